@@ -1,0 +1,3 @@
+from source_kustomer.source import SourceKustomer
+
+__all__ = ["SourceKustomer"]

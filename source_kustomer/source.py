@@ -1,0 +1,84 @@
+"""Hands `manifest.yaml`, with the stream schemas from `schemas/*.json`, to the CDK's declarative runtime."""
+
+from __future__ import annotations
+
+import json
+import logging
+from importlib import resources
+from typing import Any, List, Mapping, Optional
+from urllib.parse import urlsplit
+
+import requests
+import yaml
+from airbyte_cdk.models import AirbyteConnectionStatus, AirbyteStateMessage, ConfiguredAirbyteCatalog, Status
+from airbyte_cdk.sources.declarative.concurrent_declarative_source import ConcurrentDeclarativeSource
+from airbyte_cdk.sources.declarative.models.declarative_component_schema import (
+    DefaultErrorHandler as DefaultErrorHandlerModel,
+)
+from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
+
+
+def load_manifest() -> dict[str, Any]:
+    """The manifest with `schemas:` filled from the JSON files, so streams can `$ref: "#/schemas/<name>"`."""
+    package = resources.files("source_kustomer")
+    manifest = yaml.safe_load(package.joinpath("manifest.yaml").read_text())
+    schemas = package.joinpath("schemas")
+    manifest["schemas"] = {
+        entry.name[: -len(".json")]: json.loads(entry.read_text())
+        for entry in schemas.iterdir()
+        if entry.name.endswith(".json")
+    }
+    return manifest
+
+
+class SourceKustomer(ConcurrentDeclarativeSource):
+    def __init__(
+        self,
+        catalog: Optional[ConfiguredAirbyteCatalog] = None,
+        config: Optional[Mapping[str, Any]] = None,
+        state: Optional[List[AirbyteStateMessage]] = None,
+    ) -> None:
+        super().__init__(catalog=catalog, config=config, state=state, source_config=load_manifest())
+
+    def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
+        """GET /v1/auth/tokens/current answers for any valid key, whatever its roles; failures say what to fix."""
+        api_url = self._config["api_url"]
+        host = urlsplit(api_url).netloc
+        try:
+            response = requests.get(
+                f"{api_url}/v1/auth/tokens/current",
+                headers={"Authorization": f"Bearer {self._config['api_key']}", "Accept": "application/json"},
+                timeout=(10, 60),
+                allow_redirects=False,  # never carry the key to wherever a redirect points
+            )
+        except requests.exceptions.ConnectionError:
+            return _failed(
+                f"Could not connect to {host}. Check `organization` (an org that does not exist has no API host) "
+                "and, if set, `base_url`; a firewall or proxy may also block the connection."
+            )
+        except requests.exceptions.RequestException as error:
+            return _failed(f"The request to {host} failed ({type(error).__name__}); check `base_url` and try again.")
+        status = response.status_code
+        if status == 200:
+            try:
+                response.json()["data"]
+            except (ValueError, KeyError, TypeError):
+                return _failed(f"{host} answered, but not like the Kustomer API: check `base_url`.")
+            return AirbyteConnectionStatus(status=Status.SUCCEEDED)
+        if status == 401:  # the same words as a sync would use, from the manifest's error handler
+            handler = self.resolved_manifest["definitions"]["error_handler"]
+            resolution = self._constructor.create_component(DefaultErrorHandlerModel, handler, self._config)
+            return _failed(resolution.interpret_response(response).error_message)
+        if status == 404:
+            return _failed(f"No Kustomer API at {host} (HTTP 404). Check `organization` and, if set, `base_url`.")
+        if 300 <= status < 400:
+            return _failed(f"{host} redirects elsewhere (HTTP {status}); set `base_url` to the API host itself.")
+        if status == 403:
+            return _failed(
+                f"Kustomer refused the key (HTTP 403). If the key has an IP restriction, allow this machine's address."
+            )
+        return _failed(f"Kustomer answered HTTP {status} at {host}; it may be busy or down, try again later.")
+
+
+def _failed(message: str) -> AirbyteConnectionStatus:
+    return AirbyteConnectionStatus(status=Status.FAILED, message=filter_secrets(message))

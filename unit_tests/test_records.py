@@ -1,0 +1,68 @@
+"""Record shape: id/type, attributes at top level, relationships kept, `<relationship>Id` foreign keys."""
+
+from source_kustomer.components import FlattenResource
+from unit_tests.conftest import API, page, read_stream, resource
+
+
+def test_flatten_moves_attributes_up_and_adds_foreign_keys():
+    record = {
+        "type": "conversation",
+        "id": "c1",
+        "attributes": {"status": "open", "updatedAt": "2024-01-01T00:00:00.000Z", "custom": {"tierStr": "gold"}},
+        "relationships": {
+            "customer": {"links": {"self": "/v1/customers/u1"}, "data": {"type": "customer", "id": "u1"}},
+            "createdBy": {"data": {"type": "user", "id": "a1"}},
+            "messages": {"links": {"self": "/v1/conversations/c1/messages"}},
+            "tags": {"data": [{"type": "tag", "id": "t1"}]},
+            "klass": {"link": {"self": "/v1/klasses/order"}, "data": {"type": "klass", "id": "order"}},
+            "empty": {"data": None},
+        },
+        "links": {"self": "/v1/conversations/c1"},
+    }
+    FlattenResource().transform(record)
+    assert "attributes" not in record
+    assert record["status"] == "open" and record["custom"] == {"tierStr": "gold"}
+    assert (record["customerId"], record["createdById"], record["klassId"]) == ("u1", "a1", "order")
+    assert not {"messagesId", "tagsId", "emptyId"} & record.keys()  # links-only, to-many and empty links add no key
+    assert record["relationships"]["customer"]["data"]["id"] == "u1"
+    assert record["links"] == {"self": "/v1/conversations/c1"}
+
+
+def test_resource_id_and_type_win_over_attributes_of_the_same_name():
+    record = {"type": "customer", "id": "real", "attributes": {"id": "fake", "type": "x", "name": "n"}}
+    FlattenResource().transform(record)
+    assert (record["id"], record["type"], record["name"]) == ("real", "customer", "n")
+
+
+def test_an_attribute_keeps_its_value_over_a_derived_foreign_key():
+    record = {"id": "1", "attributes": {"customerId": "from-api"}, "relationships": {"customer": {"data": {"id": "rel"}}}}
+    FlattenResource().transform(record)
+    assert record["customerId"] == "from-api"
+
+
+def test_read_emits_flat_records(api):
+    api.get(f"{API}/conversations", json=page([resource("conversation", 1, status="open")]))
+    output = read_stream("conversations")
+    [record] = [message.record.data for message in output.records]
+    assert record["type"] == "conversation" and record["id"] == f"{1:024x}"
+    assert record["status"] == "open" and record["orgId"] == "org1"
+    assert record["updatedAt"] == "2024-05-01T10:00:00.000Z"
+    assert api.last_request.headers["Authorization"] == "Bearer unit-test-secret-key"
+
+
+def test_kobjects_are_read_per_klass_and_tagged_with_the_klass_name(api):
+    api.get(f"{API}/klasses", json=page([resource("klass", 1, name="order"), resource("klass", 2, name="empty-one")]))
+    api.get(f"{API}/klasses/order", json=page([resource("kobject.order", 10), resource("kobject.order", 11)]))
+    api.get(f"{API}/klasses/empty-one", json=page([]))
+    records = [message.record.data for message in read_stream("kobjects").records]
+    assert sorted(r["id"] for r in records) == [f"{10:024x}", f"{11:024x}"]
+    assert {r["klassName"] for r in records} == {"order"}
+
+
+def test_start_date_drops_older_records_of_time_bound_streams_only(api):
+    old, new = resource("customer", 1, updatedAt="2023-12-31T23:59:59.999Z"), resource("customer", 2)
+    api.get(f"{API}/customers", json=page([old, new]))
+    api.get(f"{API}/users", json=page([resource("user", 3, updatedAt="2020-01-01T00:00:00.000Z")]))
+    config = {"organization": "acme", "api_key": "k", "start_date": "2024-01-01"}
+    assert [m.record.data["id"] for m in read_stream("customers", config).records] == [new["id"]]
+    assert len(read_stream("users", config).records) == 1  # reference tables are always whole
