@@ -30,6 +30,13 @@ class Run:
     def records(self, stream: str | None = None) -> list[dict]:
         return [r["data"] for r in self.of_type("RECORD") if stream is None or r["stream"] == stream]
 
+    def final_states(self) -> list[dict]:
+        """The last STATE message of each stream: what a platform passes to the next sync."""
+        return list({m["stream"]["stream_descriptor"]["name"]: m for m in self.of_type("STATE")}.values())
+
+    def errors(self) -> list[str]:
+        return [t["error"]["message"] for t in self.of_type("TRACE") if t["type"] == "ERROR"]
+
     def records_by_stream(self) -> dict[str, list[dict]]:
         result: dict[str, list[dict]] = {}
         for record in self.of_type("RECORD"):
@@ -49,18 +56,38 @@ def run(command: str, config: dict | None = None, catalog: dict | None = None, s
         return Run(subprocess.run(args, capture_output=True, text=True, timeout=timeout))
 
 
-def configured_catalog(catalog: dict, streams: Iterable[str] | None = None) -> dict:
-    """Selects every stream of a discovered catalog (or the named ones) for a full-refresh read."""
+def configured_catalog(catalog: dict, streams: Iterable[str] | None = None, incremental: bool = False) -> dict:
+    """Selects every stream of a discovered catalog (or the named ones), full refresh or incremental + dedup."""
     wanted = set(streams) if streams is not None else None
     return {
         "streams": [
             {
                 "stream": stream,
-                "sync_mode": "full_refresh",
-                "destination_sync_mode": "overwrite",
+                "sync_mode": "incremental" if incremental else "full_refresh",
+                "destination_sync_mode": "append_dedup" if incremental else "overwrite",
                 "primary_key": stream.get("source_defined_primary_key"),
+                **({"cursor_field": stream["default_cursor_field"]} if incremental else {}),
             }
             for stream in catalog["streams"]
             if wanted is None or stream["name"] in wanted
         ]
     }
+
+
+def read_until_states(config: dict, catalog: dict, states: int, timeout: int = 300) -> Run:
+    """A `read` killed once it has printed `states` STATE messages: an interrupted sync."""
+    with tempfile.TemporaryDirectory() as folder:
+        paths = [Path(folder, "config.json"), Path(folder, "catalog.json")]
+        for path, value in zip(paths, (config, catalog)):
+            path.write_text(json.dumps(value))
+        args = [EXECUTABLE, "read", "--config", str(paths[0]), "--catalog", str(paths[1])]
+        lines, seen = [], 0
+        with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
+            for line in process.stdout:
+                lines.append(line)
+                seen += line.startswith('{"type":"STATE"')
+                if seen >= states:
+                    process.kill()
+                    break
+            process.wait(timeout)
+        return Run(subprocess.CompletedProcess(args, process.returncode, "".join(lines), ""))

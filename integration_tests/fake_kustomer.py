@@ -4,13 +4,25 @@ It mimics the wire behaviour in /work/shared/reference/kustomer-api.md: JSON:API
 pagination with relative `links`, bearer-token auth and Kustomer-shaped error bodies. Standard library only and
 deterministic: the same seed and sizes give byte-identical responses.
 
+Search (`POST /v1/customers/search`, and `/v1/customers/archive/search` for what search no longer sees) evaluates the
+`and` criteria on `<ctx>_updated_at` / `<ctx>_created_at` (gte, gt, lte, lt, equals) and `<ctx>_id` (equals, in),
+sorts by the first `sort` key then id, hides deleted records unless `includeDeleted`, sees only records updated in
+the two years before the server's clock, and refuses pages past `search_page_cap`. `or` and `not` are accepted but
+not evaluated: they never narrow the result.
+
+Tests change the data between syncs with Dataset.touch / create / delete; the server's clock (`FakeKustomer(now=...)`)
+is also the default time those stamp.
+
     python -m integration_tests.fake_kustomer --port 8585 [--scale 1.0]
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
+import functools
 import json
+import math
 import random
 import re
 import threading
@@ -37,6 +49,11 @@ STREAM_TYPES = {  # list endpoint (URL plural) -> JSON:API type
 PLURALS = {t: s for s, t in STREAM_TYPES.items()} | {"org": "orgs", "queue": "routing/queues"}
 MAX_PAGE_SIZE = {"users": 500, "teams": 500}  # every other list: 100
 DEFAULT_PAGE_SIZE = 100
+MAX_SEARCH_PAGE_SIZE = 500
+SEARCH_CONTEXTS = {"customer": "customers", "conversation": "conversations", "message": "messages", "note": "notes",
+                   "company": "companies"}  # plus `kobject` (every klass) and `kobject_<klassName>`
+SEARCH_HORIZON = timedelta(days=730)  # search sees two years back; archive search the rest
+TIME_OPERATORS = ("gte", "gt", "lte", "lt", "equals")
 
 FIRST = "Ana Ben Chloe Dev Emma Farid Grace Hiro Ines Jamal Kai Lena Mateo Nora Omar Priya Quinn Rosa Sam".split()
 LAST = "Smith Garcia Chen Okafor Müller Rossi Kim Nguyen Silva Novak Haddad Jensen Patel Cohen Byrne".split()
@@ -54,10 +71,33 @@ CREATED_FROM, UPDATED_FROM, OLD, UPDATED_TO = (epoch_ms(*d) for d in ((2019, 1, 
 ORG_CREATED, MAX_AGE = epoch_ms(2018, 1, 1), 3 * 365 * 86400_000  # records are at most ~3 years old when updated
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+STAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?Z)?")
+
+
 def iso(ms: int) -> str:
     """Kustomer's timestamp format: UTC, millisecond precision, `Z`."""
-    t = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=ms)
+    t = EPOCH + timedelta(milliseconds=ms)
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def micros(t: datetime) -> int:
+    """An aware datetime as microseconds since the epoch: integers make `gt x` simply `gte x + 1`."""
+    return (t - EPOCH) // timedelta(microseconds=1)
+
+
+def parse_stamp(value) -> int | None:
+    """`YYYY-MM-DDTHH:MM:SS[.f{1,6}]Z` or `YYYY-MM-DD` (midnight UTC) as epoch microseconds; None if neither."""
+    return _parse_stamp(value) if isinstance(value, str) else None
+
+
+@functools.lru_cache(maxsize=1 << 18)  # index rebuilds and filter scans meet the same record stamps again and again
+def _parse_stamp(value: str) -> int | None:
+    m = STAMP.fullmatch(value)  # the formats Kustomer takes; fromisoformat alone would accept many more
+    try:
+        return micros(datetime.fromisoformat(value if m[4] else value + "T00:00:00Z")) if m else None
+    except ValueError:  # e.g. month 13
+        return None
 
 
 def rel(type_: str, id_: str) -> dict:
@@ -74,12 +114,55 @@ def scaled_sizes(scale: float) -> dict[str, int]:
     return {k: v if k in UNSCALED else round(v * scale) for k, v in DEFAULT_SIZES.items()}
 
 
+class BadRequest(Exception):
+    """A 400 with Kustomer's error body; raised while parsing a request, answered by FakeKustomer.handle()."""
+
+    def __init__(self, detail: str, **extra):
+        super().__init__(detail)
+        self.body = error_body(400, "bad_request", "Bad Request", detail, **extra)
+
+
+def stamp_of(record: dict, attr: str) -> int:
+    return parse_stamp(record["attributes"].get(attr)) or 0  # a missing or odd timestamp counts as 1970
+
+
+class SortedIndex:
+    """Records sorted by (timestamp attribute, id), ascending or descending, ties always id-ascending like a real
+    index on unchanged data. A time range is two bisects and a page a slice, so a search never sorts."""
+
+    def __init__(self, records: list[dict], attr: str, desc: bool):
+        self.desc = desc
+        sign = -1 if desc else 1  # descending = ascending on the negated time; the id still breaks ties upwards
+        keyed = sorted((sign * stamp_of(r, attr), r["id"], n) for n, r in enumerate(records))
+        self.keys = [k for k, _, _ in keyed]
+        self.records = [records[n] for _, _, n in keyed]
+
+    def window(self, lo: float, hi: float) -> tuple[int, int]:
+        """[start, end) of the records whose time t has lo <= t <= hi (inclusive bounds; +-inf when open)."""
+        if self.desc:
+            lo, hi = -hi, -lo
+        start = bisect.bisect_left(self.keys, lo)
+        return start, max(start, bisect.bisect_right(self.keys, hi))
+
+
 class Dataset:
-    """Every served record, as plain lists of JSON:API resource dicts (tests may mutate them between syncs)."""
+    """Every served record, as plain lists of JSON:API resource dicts.
+
+    Tests change them between syncs with touch / create / delete, which stamp `clock()` by default: real UTC time,
+    replaced by the FakeKustomer serving this dataset with its own clock. Hand edits work too, but after changing
+    timestamps or `deleted` in place, do `dataset.version += 1` so search rebuilds its indexes.
+    """
 
     def __init__(self, sizes: dict[str, int] | None = None, seed: int = 7):
         self.sizes = DEFAULT_SIZES | (sizes or {})  # partial overrides keep the other defaults
         self.seed = seed
+        self.clock = lambda: datetime.now(timezone.utc)
+        self.lock = threading.RLock()  # the server is threaded: mutations and index rebuilds take turns
+        self.version = 0  # moved by every mutation; a search index built at another version is stale
+        self._indexes: dict[tuple, tuple[tuple, SortedIndex]] = {}
+        self._by_id: dict[int, tuple] = {}  # id(list) -> (stamp, list, its records in id order)
+        self._builders: dict[str, tuple] = {}  # stream key -> (build, type, path): create() builds like _build
+        self._counts: dict[str, int] = {}  # records ever built per stream key: the `i` of the next one
         # ObjectId = 4-byte creation second + 5 "machine" bytes + 3-byte counter. One machine value per id family
         # keeps ids unique across streams; the counter keeps same-second ids in creation order.
         self._machine, self._families = random.Random(seed).getrandbits(32) << 8, 0
@@ -112,15 +195,27 @@ class Dataset:
 
     def _make(self, stream: str, build, type_: str | None = None, path: str | None = None) -> list[dict]:
         """sizes[stream] resources; build(rng, i, id) returns (attributes, relationships), timestamps excluded."""
-        rng, type_ = self._rng(stream), type_ or STREAM_TYPES[stream]
-        path = path or f"/v1/{PLURALS[type_]}"
-        records = []
-        for i, (id_, stamps) in enumerate(self._timeline(rng, self.sizes[stream])):
-            attrs, rels = build(rng, i, id_)
-            records.append({"type": type_, "id": id_, "attributes": attrs | stamps,
-                            "relationships": {"org": rel("org", self.org_id)} | rels,
-                            "links": {"self": f"{path}/{id_}"}})
-        return records
+        type_ = type_ or STREAM_TYPES[stream]
+        self._builders[stream] = build, type_, path or f"/v1/{PLURALS[type_]}"
+        self._counts[stream] = self.sizes[stream]
+        rng = self._rng(stream)
+        return [self._resource(stream, rng, i, id_, stamps)
+                for i, (id_, stamps) in enumerate(self._timeline(rng, self.sizes[stream]))]
+
+    def _resource(self, stream: str, rng: random.Random, i: int, id_: str, stamps: dict) -> dict:
+        build, type_, path = self._builders[stream]
+        attrs, rels = build(rng, i, id_)
+        return {"type": type_, "id": id_, "attributes": attrs | stamps,
+                "relationships": {"org": rel("org", self.org_id)} | rels, "links": {"self": f"{path}/{id_}"}}
+
+    @staticmethod
+    def _derive(stream: str, record: dict) -> None:
+        """Fields computed from a record's own timestamps, which _resource adds after build()."""
+        attrs = record["attributes"]
+        if stream == "messages":
+            attrs["sentAt"] = attrs["createdAt"]
+        elif stream == "conversations":
+            attrs["endedAt"] = attrs["modifiedAt"] if attrs["ended"] else None
 
     def _audit(self, rng: random.Random, p: float = 0.5) -> dict:
         """createdBy/modifiedBy on some records."""
@@ -192,7 +287,7 @@ class Dataset:
                     "deleted": rng.random() < 0.04, "verified": True, "rev": rng.randint(1, 40)}, rels
 
         res["customers"] = self._make("customers", customer)
-        customers = {c["id"]: c for c in res["customers"]}
+        customers = self._customers_by_id = {c["id"]: c for c in res["customers"]}  # create() adds new customers
 
         def conversation(rng, i, id_):
             status, cust = rng.choice(["open", "done", "done", "snoozed"]), rng.choice(res["customers"])
@@ -246,20 +341,20 @@ class Dataset:
                     "userMentions": [{"type": "user", "id": u} for u in self._pick(rng, self.user_ids, 2)]}, rels
 
         res["notes"] = self._make("notes", note)
-        # Fields derived from a record's own timestamps, which _make adds after build().
-        for m in res["messages"]:
-            m["attributes"]["sentAt"] = m["attributes"]["createdAt"]
-        for c in res["conversations"]:
-            c["attributes"]["endedAt"] = c["attributes"]["modifiedAt"] if c["attributes"]["ended"] else None
+        for stream in ("messages", "conversations"):
+            for record in res[stream]:
+                self._derive(stream, record)
 
-        names = [k.removeprefix("kobject.") for k in self.sizes if k.startswith("kobject.")]
+        # create("klasses") appends to `names`, so the klass builder names new klasses too.
+        names = self._klass_names = [k.removeprefix("kobject.") for k in self.sizes if k.startswith("kobject.")]
         self.sizes["klasses"] = len(names)
         res["klasses"] = self._make("klasses", lambda rng, i, id_: ({
             "name": names[i], "displayName": names[i].replace("-", " ").title(), "icon": "cart",
             "color": rng.choice(COLORS), "status": "enabled", "klassSchema": {}, "mixins": []},
             {"kobjects": {"links": {"self": f"/v1/klasses/{names[i]}"}}}))
-        for name in names:
-            def kobject(rng, i, id_, name=name):
+
+        def kobject_builder(name):
+            def kobject(rng, i, id_):
                 # Real quirks: the klass relationship uses `link`, not `links`, and its id is the klass name.
                 rels = {"klass": {"link": {"self": f"/v1/klasses/{name}"}, "data": {"type": "klass", "id": name}}}
                 if rng.random() < 0.85:
@@ -269,14 +364,151 @@ class Dataset:
                         "data": {"lineItems": rng.randint(1, 5)}, "tags": [], "rev": rng.randint(1, 6),
                         "custom": {"statusStr": rng.choice(["new", "shipped", "cancelled"]),
                                    "amountNum": round(rng.uniform(5, 900), 2)}}, rels
+            return kobject
 
-            self.kobjects[name] = self._make(f"kobject.{name}", kobject, f"kobject.{name}", f"/v1/klasses/{name}")
+        self._kobject_builder = kobject_builder  # for klasses created later
+        for name in names:
+            self.kobjects[name] = self._make(f"kobject.{name}", kobject_builder(name), f"kobject.{name}",
+                                             f"/v1/klasses/{name}")
 
         self.auth_token = {"type": "auth_token", "id": self.token_id,
                            "attributes": {"name": "Airbyte", "lastTokenChars": API_KEY[-4:],
                                           "roles": self.machine_user["attributes"]["roles"],
                                           "createdAt": iso(ORG_CREATED), "updatedAt": iso(ORG_CREATED)},
                            "relationships": {"org": rel("org", self.org_id), "user": rel("user", self.machine_user["id"])}}
+
+    # --- Test-only mutations between syncs. `stream` is a list name (customers, ..., klasses) or "kobjects". ---
+
+    def all(self, stream: str) -> list[dict]:
+        """The current records of a stream (a copy of the list); "kobjects": every klass's."""
+        with self.lock:
+            return [r for records in self._lists(stream) for r in records]
+
+    def touch(self, stream: str, ids, at: str | datetime | None = None) -> list[dict]:
+        """An update: updatedAt and modifiedAt become `at` (default: the clock's now), rev goes up by one. The same
+        `at` for many ids is a burst of ties, like a bulk update."""
+        with self.lock:
+            stamp = self._stamp(at)
+            touched = [self._change(r, updatedAt=stamp, modifiedAt=stamp) for _, r in self._lookup(stream, ids)]
+            self.version += 1
+            return touched
+
+    def create(self, stream: str, count: int, at: str | datetime | None = None, klass: str | None = None) -> list[dict]:
+        """`count` new records built like the initial ones, created and updated at `at` (default: now), with ids
+        above every existing id. Stream "kobjects" needs klass=<name>; "klasses" also opens an empty kobject list.
+        Like the initial build, new conversations/messages/notes raise their parents' counters (not their
+        updatedAt: touch() the parents to model that)."""
+        with self.lock:
+            if stream == "kobjects":
+                if klass not in self.kobjects:
+                    raise ValueError(f"create('kobjects', ...) needs klass= one of {sorted(self.kobjects)}")
+                key, records = f"kobject.{klass}", self.kobjects[klass]
+            else:
+                [records], key = self._lists(stream), stream
+            stamp = self._stamp(at)
+            rng = random.Random(f"{self.seed}/{key}/{self._counts[key]}")  # deterministic for the same calls
+            created = []
+            for id_ in self._fresh_ids(count, stamp):
+                if stream == "klasses":
+                    self._klass_names.append(f"klass-{self._counts[key]}")  # the klass builder reads names[i]
+                record = self._resource(key, rng, self._counts[key], id_, dict.fromkeys(
+                    ("createdAt", "updatedAt", "modifiedAt"), stamp))
+                self._counts[key] += 1
+                attrs = record["attributes"]
+                attrs.update({k: v for k, v in (("deleted", False), ("deletedAt", None)) if k in attrs})  # born live
+                self._derive(key, record)
+                created.append(record)
+            records.extend(created)
+            if stream == "customers":
+                self._customers_by_id.update((r["id"], r) for r in created)  # messages look their customer up
+            for name in (r["attributes"]["name"] for r in created if stream == "klasses"):
+                self.kobjects[name] = []
+                self._builders[f"kobject.{name}"] = (self._kobject_builder(name), f"kobject.{name}",
+                                                     f"/v1/klasses/{name}")
+                self._counts[f"kobject.{name}"] = 0
+            self.version += 1
+            return created
+
+    def delete(self, stream: str, ids, hard: bool = False, at: str | datetime | None = None) -> list[dict]:
+        """Soft (default): deleted = True, deletedAt = updatedAt = `at` (default: now); the record stays listed.
+        Hard: gone from every list, like a deleted conversation (404 by id). Returns the records."""
+        with self.lock:
+            found = self._lookup(stream, ids)
+            if hard:
+                gone = {r["id"] for _, r in found}
+                for records in {id(records): records for records, _ in found}.values():
+                    records[:] = [r for r in records if r["id"] not in gone]  # in place: the server holds the list
+                deleted = [r for _, r in found]
+            else:
+                stamp = self._stamp(at)
+                deleted = [self._change(r, deleted=True, deletedAt=stamp, updatedAt=stamp) for _, r in found]
+            self.version += 1
+            return deleted
+
+    def index(self, stream: str, attr: str, desc: bool = False, include_deleted: bool = False) -> SortedIndex:
+        """The search index of a stream key (a list name, "kobject.<klass>" or "kobjects"), rebuilt only when the
+        data changed since it was built."""
+        with self.lock:
+            lists = self._lists(stream)
+            stamp = (self.version, sum(map(len, lists)))  # the length also notices records appended by hand
+            key = (stream, attr, desc, include_deleted)
+            cached = self._indexes.get(key)
+            if not cached or cached[0] != stamp:
+                live = [r for records in lists for r in records if include_deleted or not r["attributes"].get("deleted")]
+                cached = self._indexes[key] = stamp, SortedIndex(live, attr, desc)
+            return cached[1]
+
+    def by_id(self, records: list[dict]) -> list[dict]:
+        """A served list in id order (GET lists), re-sorted only when the data changed: 100,000 customers take
+        ~35 ms to sort, once per page otherwise."""
+        with self.lock:
+            stamp = (self.version, len(records))
+            cached = self._by_id.get(id(records))
+            if not cached or cached[0] != stamp or cached[1] is not records:
+                cached = self._by_id[id(records)] = stamp, records, sorted(records, key=lambda r: r["id"])
+            return cached[2]
+
+    def _lists(self, stream: str) -> list[list[dict]]:
+        if stream == "kobjects":
+            return list(self.kobjects.values())
+        if stream.startswith("kobject.") and stream.removeprefix("kobject.") in self.kobjects:
+            return [self.kobjects[stream.removeprefix("kobject.")]]
+        if stream in self.resources:
+            return [self.resources[stream]]
+        raise ValueError(f"unknown stream {stream!r}")
+
+    def _lookup(self, stream: str, ids) -> list[tuple[list[dict], dict]]:
+        """(containing list, record) per id, in the order given; KeyError naming any id not found."""
+        ids = list(dict.fromkeys([ids] if isinstance(ids, str) else ids))
+        wanted = set(ids)
+        found = {r["id"]: (records, r) for records in self._lists(stream) for r in records if r["id"] in wanted}
+        if missing := [i for i in ids if i not in found]:
+            raise KeyError(f"no {stream} with ids {missing}")
+        return [found[i] for i in ids]
+
+    @staticmethod
+    def _change(record: dict, **changes) -> dict:
+        # A new attributes dict rather than edits in place: a response being serialised in another thread never
+        # sees a dict change size under it.
+        attrs = record["attributes"]
+        record["attributes"] = attrs | changes | ({"rev": attrs["rev"] + 1} if "rev" in attrs else {})
+        return record
+
+    def _stamp(self, at: str | datetime | None) -> str:
+        """`at` (an ISO string or aware datetime; default: the clock's now) in Kustomer's millisecond format."""
+        if at is None or isinstance(at, datetime):
+            us = micros(at or self.clock())
+        elif (us := parse_stamp(at)) is None:
+            raise ValueError(f"not a timestamp: {at!r}")
+        return iso(us // 1000)
+
+    def _fresh_ids(self, count: int, stamp: str) -> list[str]:
+        """ObjectIds above every existing id: the creation second, or one past the newest id's second if that is
+        later (the data runs up to UPDATED_TO, which may be after the clock)."""
+        newest = max((int(r["id"][:8], 16) for records in [*self.resources.values(), *self.kobjects.values()]
+                      for r in records), default=0)
+        second = max(parse_stamp(stamp) // 1_000_000, newest + 1)
+        return [f"{second:08x}{self._machine:010x}{n:06x}" for n in range(count)]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -304,10 +536,20 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class FakeKustomer:
-    """Serves a Dataset over HTTP. `handle()` is plain Python, so tests can also call it without a socket."""
+    """Serves a Dataset over HTTP. `handle()` is plain Python, so tests can also call it without a socket.
 
-    def __init__(self, dataset: Dataset | None = None, host: str = "127.0.0.1", port: int = 0):
+    `now`: the server's clock, an aware datetime (tests may reassign `fake.now` to move time) or None for the real
+    time, read at every request. It also becomes the dataset's clock, so mutations default to the same now.
+    `search_page_cap`: the last search page served (Kustomer: 100); tests lower it to reach it with little data.
+    """
+
+    def __init__(self, dataset: Dataset | None = None, host: str = "127.0.0.1", port: int = 0,
+                 now: datetime | None = None, search_page_cap: int = 100):
+        if now is not None and now.utcoffset() is None:
+            raise ValueError("now must be timezone-aware")
         self.dataset = dataset or Dataset()
+        self.now, self.search_page_cap = now, search_page_cap
+        self.dataset.clock = self.clock
         self.host, self.port = host, port
         self.requests_log: list[dict] = []
         self._lock = threading.Lock()
@@ -324,7 +566,13 @@ class FakeKustomer:
             ("GET", rf"/v1/({lists})/([0-9a-f]{{24}})", lambda q, s, id_, body: self._find(ds.resources[s], id_)),
             ("GET", r"/v1/klasses/([^/]+)", lambda q, k, body: self._list(q, f"/v1/klasses/{k}", ds.kobjects.get(k), k)),
             ("GET", r"/v1/klasses/([^/]+)/([0-9a-f]{24})", lambda q, k, id_, body: self._find(ds.kobjects.get(k), id_)),
+            ("POST", r"/v1/customers/search", lambda q, body: self._search(q, body, "/v1/customers/search", False)),
+            ("POST", r"/v1/customers/archive/search",
+             lambda q, body: self._search(q, body, "/v1/customers/archive/search", True)),
         ]
+
+    def clock(self) -> datetime:
+        return self.now or datetime.now(timezone.utc)
 
     @property
     def url(self) -> str:
@@ -357,8 +605,14 @@ class FakeKustomer:
     def handle(self, method: str, path: str, query: dict[str, str], authorization: str | None, body: bytes = b""):
         """(status, JSON body) for one request: log, authenticate, route."""
         authorized = authorization == f"Bearer {API_KEY}"
+        entry = {"method": method, "path": path, "query": dict(query), "authorized": authorized}
+        if body:  # search: the criteria are in the body, so tests need it to see what was asked
+            try:
+                entry["body"] = json.loads(body)
+            except ValueError:
+                entry["body"] = body.decode("utf-8", "replace")
         with self._lock:  # never log the token itself
-            self.requests_log.append({"method": method, "path": path, "query": dict(query), "authorized": authorized})
+            self.requests_log.append(entry)
         if not path.startswith("/v1/"):
             return 404, error_body(404, "not_found", "Not Found")
         if authorization == f"Bearer {WRONG_REGION_KEY}":
@@ -370,7 +624,10 @@ class FakeKustomer:
                    if (m := re.fullmatch(pattern, path)) and verb == method]
         if matches:
             m, handler = matches[0]
-            return handler(query, *m.groups(), body=body)
+            try:
+                return handler(query, *m.groups(), body=body)
+            except BadRequest as bad:
+                return 400, bad.body
         if any(re.fullmatch(pattern, path) for _, pattern, _ in self.routes):
             return 405, error_body(405, "method_not_allowed", "Method Not Allowed", f"{method} {path} is not supported")
         return 404, error_body(404, "not_found", "Not Found")
@@ -381,18 +638,20 @@ class FakeKustomer:
         return (200, {"data": found}) if found else (404, error_body(404, "not_found", "Not Found"))
 
     @staticmethod
-    def _list(query: dict[str, str], path: str, records: list[dict] | None, stream: str):
-        if records is None:  # unknown klass name
-            return 404, error_body(404, "not_found", "Not Found")
+    def _paging(query: dict[str, str], max_size: int) -> tuple[int, int]:
         params = {}
         for name, default in (("page", 1), ("pageSize", DEFAULT_PAGE_SIZE)):
             raw = query.get(name, str(default)).strip()
             if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
-                return 400, error_body(400, "bad_request", "Bad Request", f"{name} must be a positive integer",
-                                       source={"parameters": name})
+                raise BadRequest(f"{name} must be a positive integer", source={"parameters": name})
             params[name] = int(raw)
-        page, size = params["page"], min(params["pageSize"], MAX_PAGE_SIZE.get(stream, 100))  # silently clamped
-        ordered = sorted(records, key=lambda r: r["id"])  # per request, so tests can append or mutate records
+        return params["page"], min(params["pageSize"], max_size)  # silently clamped
+
+    def _list(self, query: dict[str, str], path: str, records: list[dict] | None, stream: str):
+        if records is None:  # unknown klass name
+            return 404, error_body(404, "not_found", "Not Found")
+        page, size = self._paging(query, MAX_PAGE_SIZE.get(stream, 100))
+        ordered = self.dataset.by_id(records)  # re-sorted after mutations (and appends by hand) only
         start = (page - 1) * size
 
         def link(p: int) -> str:  # relative, like the real API
@@ -404,6 +663,116 @@ class FakeKustomer:
         links = {"self": link(page), "first": link(1), "prev": link(page - 1) if page > 1 else None,
                  "next": link(page + 1) if start + size < len(ordered) else None}
         return 200, {"meta": meta, "links": links, "data": ordered[start:start + size]}
+
+    def _search(self, query: dict[str, str], body: bytes, path: str, archive: bool):
+        page, size = self._paging(query, MAX_SEARCH_PAGE_SIZE)
+        if page > self.search_page_cap:  # page `cap` still links to page cap + 1; only fetching it fails
+            raise BadRequest(f"Search is limited to {self.search_page_cap} pages; narrow the query")
+        try:
+            spec = json.loads(body or b"{}")
+        except ValueError:
+            spec = None
+        if not isinstance(spec, dict):
+            raise BadRequest("The request body must be a JSON object")
+        stream, prefix = self._search_context(spec.get("queryContext"))
+        attributes = {f"{prefix}_updated_at": "updatedAt", f"{prefix}_created_at": "createdAt"}
+        sort_attr, desc = self._search_sort(spec.get("sort"), attributes)
+        bounds, ids = self._search_criteria(spec.get("and"), attributes, f"{prefix}_id")
+        horizon = micros(self.clock() - SEARCH_HORIZON)  # read per request: a long test sees records age out
+        lo, hi = bounds["updatedAt"]
+        bounds["updatedAt"] = (lo, min(hi, horizon - 1)) if archive else (max(lo, horizon), hi)
+
+        index = self.dataset.index(stream, sort_attr, desc, spec.get("includeDeleted") is True)
+        start, end = index.window(*bounds.pop(sort_attr))
+        checks = [lambda r, a=a, low=low, high=high: low <= stamp_of(r, a) <= high
+                  for a, (low, high) in bounds.items() if (low, high) != (-math.inf, math.inf)]
+        if ids is not None:
+            checks.append(lambda r: r["id"] in ids)
+        offset = (page - 1) * size
+        if checks:  # a filter the index does not order by: scan the indexed range
+            matched = [r for r in index.records[start:end] if all(check(r) for check in checks)]
+            total, data = len(matched), matched[offset:offset + size]
+        else:  # the common keyset query: no scan, just a slice
+            total, data = end - start, index.records[start + offset:min(start + offset + size, end)]
+
+        def link(p: int) -> str:
+            return f"{path}?page={p}&pageSize={size}"
+
+        pages = -(-total // size)  # the full count, even past the page cap, as Kustomer reports it
+        meta = {"pageSize": size, "page": page, "total": total, "totalPages": pages, "aggregations": {}}
+        links = {"self": link(page), "first": link(1), "prev": link(page - 1) if page > 1 else None,
+                 "next": link(page + 1) if offset + size < total else None, "last": link(max(pages, 1))}
+        return 200, {"meta": meta, "links": links, "data": data}
+
+    def _search_context(self, context) -> tuple[str, str]:
+        """(Dataset stream key, attribute prefix) of a queryContext."""
+        if context in SEARCH_CONTEXTS:
+            return SEARCH_CONTEXTS[context], context
+        if context == "kobject":
+            return "kobjects", "kobject"
+        klass = context.removeprefix("kobject_") if isinstance(context, str) and context.startswith("kobject_") else None
+        if klass in self.dataset.kobjects:
+            return f"kobject.{klass}", "kobject"
+        detail = "queryContext is required" if context is None else f"Unknown queryContext {json.dumps(context)}"
+        raise BadRequest(detail, source={"pointer": "/queryContext"})
+
+    @staticmethod
+    def _search_sort(sort, attributes: dict[str, str]) -> tuple[str, bool]:
+        """(attribute, descending) of the first sort key: the real API is reported to apply only the first."""
+        sort = [sort] if isinstance(sort, dict) else sort or []
+        if not isinstance(sort, list) or not all(isinstance(key, dict) and len(key) == 1 for key in sort):
+            raise BadRequest('sort must be a list of {"<attribute>": "asc" | "desc"}', source={"pointer": "/sort"})
+        if not sort:
+            return "updatedAt", False
+        [(name, direction)] = sort[0].items()
+        if name not in attributes:
+            raise BadRequest(f"Unknown sort attribute '{name}'", source={"pointer": "/sort/0"})
+        if direction not in ("asc", "desc"):
+            raise BadRequest(f"Sort direction of '{name}' must be asc or desc", source={"pointer": f"/sort/0/{name}"})
+        return attributes[name], direction == "desc"
+
+    @staticmethod
+    def _search_criteria(criteria, attributes: dict[str, str], id_attr: str):
+        """Inclusive epoch-microsecond bounds per timestamp attribute, and the wanted ids (None: any)."""
+        criteria = [{k: v} for k, v in criteria.items()] if isinstance(criteria, dict) else criteria or []
+        if not isinstance(criteria, list):
+            raise BadRequest("and must be a list of criteria", source={"pointer": "/and"})
+        bounds = {attr: (-math.inf, math.inf) for attr in attributes.values()}
+        ids = None
+        for n, criterion in enumerate(criteria):
+            if not isinstance(criterion, dict):
+                raise BadRequest('Each criterion must be {"<attribute>": {"<operator>": value}}',
+                                 source={"pointer": f"/and/{n}"})
+            for name, condition in criterion.items():
+                pointer = f"/and/{n}/{name}"
+                if name in ("and", "or", "not"):  # nested groups are not evaluated (see the module docstring)
+                    continue
+                if name not in attributes and name != id_attr:
+                    raise BadRequest(f"Unknown search attribute '{name}'", source={"pointer": pointer})
+                if not isinstance(condition, dict) or not condition:
+                    raise BadRequest(f"'{name}' needs an operator, as in {{\"{name}\": {{\"gte\": ...}}}}",
+                                     source={"pointer": pointer})
+                for op, value in condition.items():
+                    if name == id_attr:
+                        values = [value] if op == "equals" else value if op == "in" else None
+                        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                            raise BadRequest(f"'{name}' supports equals (an id) and in (a list of ids), not '{op}'",
+                                             source={"pointer": f"{pointer}/{op}"})
+                        ids = set(values) if ids is None else ids & set(values)
+                        continue
+                    if op not in TIME_OPERATORS:
+                        raise BadRequest(f"Unknown operator '{op}' for '{name}' (use {', '.join(TIME_OPERATORS)})",
+                                         source={"pointer": f"{pointer}/{op}"})
+                    if (t := parse_stamp(value)) is None:
+                        raise BadRequest(f"'{name}' {op} needs a timestamp like 2024-01-31T00:00:00.000Z or "
+                                         f"2024-01-31, not {json.dumps(value)}", source={"pointer": f"{pointer}/{op}"})
+                    lo, hi = bounds[attributes[name]]
+                    if op in ("gte", "gt", "equals"):
+                        lo = max(lo, t + (op == "gt"))  # integer microseconds: gt t is gte t + 1
+                    if op in ("lte", "lt", "equals"):
+                        hi = min(hi, t - (op == "lt"))
+                    bounds[attributes[name]] = lo, hi
+        return bounds, ids
 
 
 def main(argv: list[str] | None = None) -> None:

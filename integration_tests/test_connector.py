@@ -89,7 +89,8 @@ def test_discover_offers_every_stream_with_a_schema_and_id_key(catalog):
     for stream in catalog["streams"]:
         schema = stream["json_schema"]
         assert stream["source_defined_primary_key"] == [["id"]]
-        assert stream["supported_sync_modes"] == ["full_refresh"]
+        assert stream["supported_sync_modes"] == ["full_refresh", "incremental"]
+        assert stream["source_defined_cursor"] and stream["default_cursor_field"] == ["updatedAt"]
         assert schema["additionalProperties"] is True
         assert {"id", "type", "updatedAt", "relationships", "orgId"} <= schema["properties"].keys()
         assert all("null" in prop.get("type", ["null"]) for prop in schema["properties"].values())

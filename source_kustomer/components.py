@@ -1,19 +1,24 @@
-"""The few things the manifest cannot say in YAML: config normalization, record shape, safe next links."""
+"""The few things the manifest cannot say in YAML: config normalization, record shape, safe next links,
+and dropping the records a search restart reads twice."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, MutableMapping
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable, Mapping, MutableMapping
 from urllib.parse import urlsplit
 
+import orjson
+import requests
 from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.declarative.extractors.record_extractor import RecordExtractor
+from airbyte_cdk.sources.declarative.extractors.record_filter import RecordFilter
 from airbyte_cdk.sources.declarative.requesters.paginators.strategies.cursor_pagination_strategy import (
     CursorPaginationStrategy,
 )
-from airbyte_cdk.sources.declarative.transformations import RecordTransformation
 from airbyte_cdk.sources.declarative.transformations.config_transformations.config_transformation import (
     ConfigTransformation,
 )
@@ -24,6 +29,7 @@ _ORG_HOST = re.compile(r"(?P<org>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?:\.api(?:\.pr
 _ORG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 # Hosts that are Kustomer's shared regional API hosts, not an organization.
 _NOT_ORGS = {"api", "www", "app", "developer", "help"}
+INDEX_LAG = 60  # seconds search may trail writes by; the sync leaves them for the next one
 ORG_EXAMPLE = "e.g. `acme` for https://acme.kustomerapp.com"
 
 
@@ -89,12 +95,19 @@ def normalize_start_date(value: Any) -> str:
             "Use e.g. `2024-01-01` or `2024-01-01T00:00:00Z`, or leave it empty to sync everything."
         ) from None
     moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return kustomer_timestamp(moment)
+
+
+def kustomer_timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 @dataclass
 class NormalizeConfig(ConfigTransformation):
-    """Adds `api_url` (scheme://host[/prefix], no /v1) and `start_datetime` derived from the user's fields."""
+    """Adds `api_url` (scheme://host[/prefix], no /v1), `start_datetime`, and `cursor_end`, where every sync stops.
+
+    `cursor_end` is a minute before the sync starts: search's index lags behind writes, so the last minute, and
+    whatever changes while the sync runs, is left to the next sync rather than half-read by this one."""
 
     def transform(self, config: MutableMapping[str, Any]) -> None:
         if "organization" not in config:
@@ -105,23 +118,60 @@ class NormalizeConfig(ConfigTransformation):
         config["api_url"] = normalize_base_url(base_url) if base_url else f"https://{org}.api.kustomerapp.com"
         if config.get("start_date"):
             config["start_datetime"] = normalize_start_date(config["start_date"])
+        config.setdefault("cursor_end", kustomer_timestamp(datetime.now(timezone.utc) - timedelta(seconds=INDEX_LAG)))
 
 
-class FlattenResource(RecordTransformation):
-    """JSON:API resource -> one flat row: attributes at top level, `<relationship>Id` keys for to-one links.
+def flatten(resource: dict) -> dict:
+    """JSON:API resource -> one flat row: attributes at top level, `<relationship>Id` keys for to-one links."""
+    row = resource.pop("attributes", None) or {}
+    row.update(resource)  # the resource's own `id`, `type`, `relationships` and `links` win over attributes
+    for name, relationship in (resource.get("relationships") or {}).items():
+        data = relationship.get("data") if isinstance(relationship, dict) else None
+        if isinstance(data, dict) and data.get("id") is not None:
+            row.setdefault(f"{name}Id", data["id"])
+    return row
 
-    Not `DpathFlattenFields` + `AddFields`: the foreign-key names come from each record's own relationships.
+
+class JsonApiRecords(RecordExtractor):
+    """`data` of a JSON:API page, each resource flattened (so cursors and filters see `updatedAt` directly).
+
+    Not `DpathExtractor` + transformations: the foreign-key names come from each record's own relationships.
     """
 
-    def transform(self, record: dict, config: Any = None, stream_state: Any = None, stream_slice: Any = None) -> None:
-        attributes = record.pop("attributes", None) or {}
-        for key, value in attributes.items():
-            record.setdefault(key, value)  # `id` and `type` of the resource win over attributes of the same name
-        relationships = record.get("relationships") or {}
-        for name, relationship in relationships.items():
-            data = relationship.get("data") if isinstance(relationship, dict) else None
-            if isinstance(data, dict) and data.get("id") is not None:
-                record.setdefault(f"{name}Id", data["id"])
+    def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[str, Any]]:
+        data = orjson.loads(response.content or b"{}").get("data") or []
+        for resource in data if isinstance(data, list) else [data]:
+            yield flatten(resource)
+
+
+class OncePerRestart(RecordFilter):
+    """Drops the records a search restart reads twice: those at the restart's `updatedAt` already emitted.
+
+    A query that reaches the 100-page cap restarts with `gte` its last `updatedAt`, so every record sharing that
+    timestamp comes again. Per window, only the ids at the latest timestamp are remembered.
+    """
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        super().__post_init__(parameters)
+        self._latest: dict[Any, tuple[str, set]] = {}
+        self._lock = threading.Lock()
+
+    def filter_records(self, records: Iterable[Mapping[str, Any]], stream_state: Any, stream_slice: Any = None,
+                       next_page_token: Any = None) -> Iterable[Mapping[str, Any]]:
+        # A restart moves the window's start; its partition and end stay, so they name the window.
+        key = (repr(getattr(stream_slice, "partition", None)), repr((getattr(stream_slice, "cursor_slice", None) or {}).get("end_time")))
+        for record in records:
+            updated_at, record_id = record.get("updatedAt") or "", record.get("id")
+            with self._lock:
+                latest, ids = self._latest.get(key, ("", set()))
+                if updated_at == latest and record_id in ids:
+                    continue
+                if updated_at > latest:
+                    self._latest[key] = (updated_at, {record_id})
+                else:
+                    ids.add(record_id)
+                    self._latest[key] = (latest, ids)
+            yield record
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Record shape: id/type, attributes at top level, relationships kept, `<relationship>Id` foreign keys."""
 
-from source_kustomer.components import FlattenResource
+from source_kustomer.components import flatten
 from unit_tests.conftest import API, page, read_stream, resource
 
 
@@ -19,7 +19,7 @@ def test_flatten_moves_attributes_up_and_adds_foreign_keys():
         },
         "links": {"self": "/v1/conversations/c1"},
     }
-    FlattenResource().transform(record)
+    record = flatten(record)
     assert "attributes" not in record
     assert record["status"] == "open" and record["custom"] == {"tierStr": "gold"}
     assert (record["customerId"], record["createdById"], record["klassId"]) == ("u1", "a1", "order")
@@ -30,13 +30,13 @@ def test_flatten_moves_attributes_up_and_adds_foreign_keys():
 
 def test_resource_id_and_type_win_over_attributes_of_the_same_name():
     record = {"type": "customer", "id": "real", "attributes": {"id": "fake", "type": "x", "name": "n"}}
-    FlattenResource().transform(record)
+    record = flatten(record)
     assert (record["id"], record["type"], record["name"]) == ("real", "customer", "n")
 
 
 def test_an_attribute_keeps_its_value_over_a_derived_foreign_key():
     record = {"id": "1", "attributes": {"customerId": "from-api"}, "relationships": {"customer": {"data": {"id": "rel"}}}}
-    FlattenResource().transform(record)
+    record = flatten(record)
     assert record["customerId"] == "from-api"
 
 
