@@ -66,3 +66,22 @@ def test_start_date_drops_older_records_of_time_bound_streams_only(api):
     config = {"organization": "acme", "api_key": "k", "start_date": "2024-01-01"}
     assert [m.record.data["id"] for m in read_stream("customers", config).records] == [new["id"]]
     assert len(read_stream("users", config).records) == 1  # reference tables are always whole
+
+
+def test_once_per_restart_drops_only_the_records_a_restart_reads_again():
+    from airbyte_cdk.sources.types import StreamSlice
+
+    from source_kustomer.components import OncePerRestart
+
+    keep = OncePerRestart(parameters={}, config={})
+    window = StreamSlice(partition={}, cursor_slice={"start_time": "a", "end_time": "z"})
+    first = [{"id": "1", "updatedAt": "t1"}, {"id": "2", "updatedAt": "t2"}, {"id": "3", "updatedAt": "t2"}]
+    assert list(keep.filter_records(first, {}, window)) == first
+    # The restart starts at t2 and reads 2 and 3 again, then one more record at t2 and a later one.
+    restarted = StreamSlice(partition={}, cursor_slice={"start_time": "t2", "end_time": "z"})
+    again = [{"id": "2", "updatedAt": "t2"}, {"id": "3", "updatedAt": "t2"}, {"id": "4", "updatedAt": "t2"},
+             {"id": "5", "updatedAt": "t3"}]
+    assert [r["id"] for r in keep.filter_records(again, {}, restarted)] == ["4", "5"]
+    # Another window keeps its own memory.
+    other = StreamSlice(partition={}, cursor_slice={"start_time": "a", "end_time": "y"})
+    assert [r["id"] for r in keep.filter_records([{"id": "2", "updatedAt": "t2"}], {}, other)] == ["2"]
