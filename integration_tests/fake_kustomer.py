@@ -13,7 +13,12 @@ not evaluated: they never narrow the result.
 Tests change the data between syncs with Dataset.touch / create / delete; the server's clock (`FakeKustomer(now=...)`)
 is also the default time those stamp.
 
-    python -m integration_tests.fake_kustomer --port 8585 [--scale 1.0]
+Faults (`FakeKustomer(faults=Faults(...))`, or assign `fake.faults` while it runs) make it misbehave like a real API on
+a bad day: 5xx, resets, truncated or HTML bodies, latency, hangs, 429s from an org-wide window, 403s for missing roles,
+and `next` links or redirects to another host. All are off by default, drawn from a seeded RNG, and counted in
+`fake.stats`. Every response carries `x-ratelimit-*` headers, as the real API's do.
+
+    python -m integration_tests.fake_kustomer --port 8585 [--scale 1.0] [--error-rate 0.1] [--rate-limit 300]
 """
 
 from __future__ import annotations
@@ -25,7 +30,12 @@ import json
 import math
 import random
 import re
+import socket
+import struct
 import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -112,6 +122,103 @@ def error_body(status: int, code: str, title: str, detail: str | None = None, **
 
 def scaled_sizes(scale: float) -> dict[str, int]:
     return {k: v if k in UNSCALED else round(v * scale) for k, v in DEFAULT_SIZES.items()}
+
+
+# --- Faults ---------------------------------------------------------------------------------------------------------
+
+FAULT_KINDS = ("500", "502", "503", "reset", "truncated", "html")
+LIST_NAMES = (*STREAM_TYPES, "kobjects", "search")  # what forbidden / off_host_next / redirect name
+SEARCH_PATHS = ("/v1/customers/search", "/v1/customers/archive/search")
+ELSEWHERE = "http://evil.example.invalid:9"  # .invalid never resolves, and nothing listens on port 9 (discard)
+DEFAULT_RATE_LIMIT = 1000  # the headers' limit when none is enforced (Kustomer Enterprise: 1,000 per 60 s)
+JSON_TYPE, HTML_TYPE = "application/json; charset=utf-8", "text/html; charset=utf-8"
+CANNED = {  # fault kind -> (status, content type, body); "reset" and "truncated" are made by the handler
+    "500": (500, JSON_TYPE, error_body(500, "internal_server_error", "Internal Server Error")),
+    "502": (502, HTML_TYPE, "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
+                            "</h1></center></body></html>"),  # written by the load balancer, not the API: HTML
+    "503": (503, JSON_TYPE, error_body(503, "service_unavailable", "Service Unavailable")),
+    "html": (200, HTML_TYPE, "<html>maintenance</html>"),
+}
+TOO_MANY = error_body(429, "too_many_requests", "Too Many Requests", "Rate limit exceeded")
+
+
+@dataclass
+class Faults:
+    """Misbehaviour to switch on; all off by default. Assigning `fake.faults` restarts the draws from `seed`;
+    changing a field in place (fake.faults.error_rate = 0) keeps the sequence going."""
+    error_rate: float = 0.0  # share of /v1 requests answered with a fault drawn from error_kinds instead
+    error_kinds: tuple[str, ...] = FAULT_KINDS
+    latency: float = 0.0  # seconds added before every answer
+    slow_rate: float = 0.0  # share of /v1 requests held slow_seconds before answering: client read timeouts
+    slow_seconds: float = 0.0
+    rate_limit: int | None = None  # org-wide requests per window (Kustomer: 300-2,000 per 60 s); None: not enforced
+    rate_window: float = 60.0  # seconds; tests use short windows
+    search_rate_limit: int | None = None  # searches per window, also within rate_limit (Kustomer: 100 per 60 s)
+    reset_as_delta: bool = False  # x-ratelimit-reset as seconds from now instead of epoch seconds
+    forbidden: frozenset[str] = frozenset()  # LIST_NAMES answered 403, as for a key lacking the read role
+    off_host_next: frozenset[str] = frozenset()  # LIST_NAMES whose links.next is an absolute URL on ELSEWHERE
+    redirect: frozenset[str] = frozenset()  # LIST_NAMES answered 302 to the same path on ELSEWHERE
+    seed: int = 1  # the same seed and the same sequence of requests meet the same faults
+
+    def __post_init__(self):
+        # A typo would otherwise switch nothing on, and the test meant to see the fault would pass vacuously.
+        for name in ("forbidden", "off_host_next", "redirect"):
+            names = frozenset([getattr(self, name)] if isinstance(getattr(self, name), str) else getattr(self, name))
+            if unknown := names - set(LIST_NAMES):
+                raise ValueError(f"{name}: unknown list names {sorted(unknown)} (use {', '.join(LIST_NAMES)})")
+            setattr(self, name, names)
+        self.error_kinds = tuple([self.error_kinds] if isinstance(self.error_kinds, str) else self.error_kinds)
+        if unknown := set(self.error_kinds) - set(FAULT_KINDS):
+            raise ValueError(f"error_kinds: unknown {sorted(unknown)} (use {', '.join(FAULT_KINDS)})")
+
+
+@dataclass
+class Window:
+    """One rate-limit window: it opens at the first request after the previous one ended."""
+    start: float  # epoch seconds
+    served: int = 0  # requests counted against rate_limit
+    searches: int = 0  # of which searches, counted against search_rate_limit
+
+
+@dataclass
+class Stats:
+    """What the server did over HTTP (handle() called directly counts nowhere). Replace with Stats() to start over;
+    that also opens a new rate-limit window."""
+    requests: int = 0  # every HTTP request received
+    faults: Counter = field(default_factory=Counter)  # fault kind -> times answered with it
+    slow: int = 0  # requests held slow_seconds
+    rate_limited: int = 0  # 429s sent
+    windows: list[Window] = field(default_factory=list)  # the last one may still be open
+
+    @property
+    def max_per_window(self) -> int:
+        return max((w.served for w in self.windows), default=0)
+
+    @property
+    def max_searches_per_window(self) -> int:
+        return max((w.searches for w in self.windows), default=0)
+
+
+@dataclass
+class Reply:
+    """What the HTTP handler sends for one request."""
+    status: int  # meaningless when reset
+    headers: dict[str, str]
+    body: bytes = b""
+    reset: bool = False  # close the connection without answering
+    cut: int | None = None  # send only this many bytes of the body (Content-Length still says all), then close
+
+
+def list_name(method: str, path: str) -> str | None:
+    """The LIST_NAMES entry a request reads: the list for /v1/<list>[/<id>], "kobjects" for
+    /v1/klasses/<name>[/<id>], "search" for both searches; None for anything else (current user, org, token)."""
+    if method == "POST" and path in SEARCH_PATHS:
+        return "search"
+    if method != "GET":
+        return None
+    if m := re.fullmatch(rf"/v1/({'|'.join(STREAM_TYPES)})(?:/[0-9a-f]{{24}})?", path):
+        return m[1]
+    return "kobjects" if re.fullmatch(r"/v1/klasses/[^/]+(?:/[0-9a-f]{24})?", path) else None
 
 
 class BadRequest(Exception):
@@ -523,14 +630,26 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}  # repeated key: first wins
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""  # always drain it, so the kept-alive connection stays in sync
-        status, payload = self.server.fake.handle(self.command, url.path, query, self.headers.get("Authorization"), body)
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        reply = self.server.fake.serve(self.command, url.path, query, self.headers.get("Authorization"), body,
+                                       url.query)
+        if reply.reset:
+            # Linger 0 makes close() send a RST rather than a FIN: the client sees a connection reset by peer.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+            return
+        try:
+            self.send_response(reply.status)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(reply.body[:reply.cut])
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up first, e.g. its read timed out
+            self.close_connection = True
+        if reply.cut is not None:
+            self.close_connection = True  # the client waits for the rest of Content-Length until the socket closes
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
@@ -541,10 +660,12 @@ class FakeKustomer:
     `now`: the server's clock, an aware datetime (tests may reassign `fake.now` to move time) or None for the real
     time, read at every request. It also becomes the dataset's clock, so mutations default to the same now.
     `search_page_cap`: the last search page served (Kustomer: 100); tests lower it to reach it with little data.
+    `faults`: see Faults; `fake.faults` can be reassigned or edited while serving. Rate-limit windows use real time,
+    not `now`.
     """
 
     def __init__(self, dataset: Dataset | None = None, host: str = "127.0.0.1", port: int = 0,
-                 now: datetime | None = None, search_page_cap: int = 100):
+                 now: datetime | None = None, search_page_cap: int = 100, faults: Faults | None = None):
         if now is not None and now.utcoffset() is None:
             raise ValueError("now must be timezone-aware")
         self.dataset = dataset or Dataset()
@@ -552,7 +673,9 @@ class FakeKustomer:
         self.dataset.clock = self.clock
         self.host, self.port = host, port
         self.requests_log: list[dict] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the log, the fault RNG and the stats (rate-limit windows included)
+        self.faults = faults
+        self.stats = Stats()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         ds, lists = self.dataset, "|".join(STREAM_TYPES)
@@ -573,6 +696,16 @@ class FakeKustomer:
 
     def clock(self) -> datetime:
         return self.now or datetime.now(timezone.utc)
+
+    @property
+    def faults(self) -> Faults:
+        return self._faults
+
+    @faults.setter
+    def faults(self, faults: Faults | None) -> None:
+        with self._lock:
+            self._faults = faults or Faults()
+            self._rng = random.Random(self._faults.seed)
 
     @property
     def url(self) -> str:
@@ -603,9 +736,88 @@ class FakeKustomer:
         self.stop()
 
     def handle(self, method: str, path: str, query: dict[str, str], authorization: str | None, body: bytes = b""):
-        """(status, JSON body) for one request: log, authenticate, route."""
-        authorized = authorization == f"Bearer {API_KEY}"
-        entry = {"method": method, "path": path, "query": dict(query), "authorized": authorized}
+        """(status, JSON body) for one request: log, authenticate, route. This is the API without its transport:
+        forbidden and off_host_next apply, but no latency, faults, rate limits or redirects (see serve())."""
+        entry = self._log(method, path, query, authorization, body)
+        entry["status"], payload = self._answer(method, path, query, authorization, body)
+        return entry["status"], payload
+
+    def serve(self, method: str, path: str, query: dict[str, str], authorization: str | None, body: bytes = b"",
+              raw_query: str = "") -> Reply:
+        """One HTTP request, faults included: what handle() answers, plus latency, faults, rate limiting, redirects
+        and the x-ratelimit-* headers. Plain Python like handle(), but it sleeps for latency and slow requests."""
+        entry = self._log(method, path, query, authorization, body)
+        faults, api = self._faults, path.startswith("/v1/")
+        with self._lock:
+            self.stats.requests += 1
+            # Always three draws per /v1 request, whatever is switched on: the n-th request meets the same luck
+            # whichever rates and kinds are set, so changing one setting does not reshuffle the others.
+            slow, fault = False, None
+            if api:
+                slow_draw, fault_draw, kind_draw = (self._rng.random() for _ in range(3))
+                slow = slow_draw < faults.slow_rate
+                if fault_draw < faults.error_rate:
+                    fault = faults.error_kinds[int(kind_draw * len(faults.error_kinds))]
+            self.stats.slow += slow
+            if fault:
+                self.stats.faults[fault] += 1
+        if faults.latency or slow:
+            time.sleep(faults.latency + (faults.slow_seconds if slow else 0))
+        if fault:  # answered before the API sees the request: no state changes and the rate limiter never counts it
+            entry["fault"] = fault
+            headers, _ = self._rate_limit(counted=False, search=False)
+            if fault == "reset":
+                return Reply(0, headers, reset=True)
+            if fault in CANNED:
+                entry["status"], content_type, payload = CANNED[fault]
+                return Reply(entry["status"], headers | {"Content-Type": content_type},
+                             payload.encode() if isinstance(payload, str) else json.dumps(payload).encode())
+            entry["status"], payload = self._answer(method, path, query, authorization, body)  # "truncated"
+            data = json.dumps(payload).encode()
+            return Reply(entry["status"], headers | {"Content-Type": JSON_TYPE}, data, cut=len(data) // 2)
+
+        headers, refused = self._rate_limit(counted=api and entry["authorized"],
+                                            search=method == "POST" and path in SEARCH_PATHS)
+        if refused:
+            entry["status"] = 429
+            return Reply(429, headers | {"Content-Type": JSON_TYPE}, json.dumps(TOO_MANY).encode())
+        if entry["authorized"] and list_name(method, path) in faults.redirect:
+            entry["status"] = 302  # e.g. an org moved to another pod, or a misconfigured proxy
+            return Reply(302, headers | {"Location": ELSEWHERE + path + ("?" + raw_query if raw_query else "")})
+        entry["status"], payload = self._answer(method, path, query, authorization, body)
+        return Reply(entry["status"], headers | {"Content-Type": JSON_TYPE}, json.dumps(payload).encode())
+
+    def _rate_limit(self, counted: bool, search: bool) -> tuple[dict[str, str], bool]:
+        """(x-ratelimit-* headers, refused) for a request, counted in its window when `counted` (an authorized /v1
+        request) and within the limits. A refused request (a 429) is not counted."""
+        faults, now = self._faults, time.time()
+        with self._lock:
+            windows = self.stats.windows
+            if not windows or now >= windows[-1].start + faults.rate_window:
+                windows.append(Window(now))
+            window = windows[-1]
+            limit = DEFAULT_RATE_LIMIT if faults.rate_limit is None else faults.rate_limit
+            refused = None  # the limit that refused the request, reported as the 429's x-ratelimit-limit
+            if counted and faults.rate_limit is not None and window.served >= faults.rate_limit:
+                refused = faults.rate_limit
+            elif counted and search and faults.search_rate_limit is not None \
+                    and window.searches >= faults.search_rate_limit:
+                refused = faults.search_rate_limit
+            elif counted:
+                window.served += 1
+                window.searches += search
+            self.stats.rate_limited += refused is not None
+            end = window.start + faults.rate_window
+            # Rounded up: a client that waits until the reset must find the new window open.
+            headers = {"x-ratelimit-limit": str(limit if refused is None else refused),
+                       "x-ratelimit-remaining": str(0 if refused is not None else max(0, limit - window.served)),
+                       "x-ratelimit-reset": str(math.ceil(end - now if faults.reset_as_delta else end))}
+            return headers, refused is not None
+
+    def _log(self, method: str, path: str, query: dict[str, str], authorization: str | None, body: bytes) -> dict:
+        """A requests_log entry; the caller adds "status" (the answer; none for a reset) and "fault" (its kind)."""
+        entry = {"method": method, "path": path, "query": dict(query),
+                 "authorized": authorization == f"Bearer {API_KEY}", "at": time.time()}  # wall time, like the windows
         if body:  # search: the criteria are in the body, so tests need it to see what was asked
             try:
                 entry["body"] = json.loads(body)
@@ -613,21 +825,32 @@ class FakeKustomer:
                 entry["body"] = body.decode("utf-8", "replace")
         with self._lock:  # never log the token itself
             self.requests_log.append(entry)
+        return entry
+
+    def _answer(self, method: str, path: str, query: dict[str, str], authorization: str | None, body: bytes):
+        """(status, JSON body): authenticate, apply forbidden, route, apply off_host_next."""
         if not path.startswith("/v1/"):
             return 404, error_body(404, "not_found", "Not Found")
         if authorization == f"Bearer {WRONG_REGION_KEY}":
             return 401, error_body(401, "unauthorized", "Unauthorized",
                                    "Auth token associated with pod prod2 but request is being handled by prod1")
-        if not authorized:
+        if authorization != f"Bearer {API_KEY}":
             return 401, error_body(401, "unauthorized", "Unauthorized", "Invalid or expired auth token")
+        name, faults = list_name(method, path), self._faults
+        if name in faults.forbidden:
+            role = "search.create" if name == "search" else f"{STREAM_TYPES.get(name, 'kobject')}.read"
+            return 403, error_body(403, "forbidden", "Forbidden", f"Missing role org.permission.{role}")
         matches = [(m, handler) for verb, pattern, handler in self.routes
                    if (m := re.fullmatch(pattern, path)) and verb == method]
         if matches:
             m, handler = matches[0]
             try:
-                return handler(query, *m.groups(), body=body)
+                status, payload = handler(query, *m.groups(), body=body)
             except BadRequest as bad:
                 return 400, bad.body
+            if name in faults.off_host_next and status == 200 and payload.get("links", {}).get("next"):
+                payload["links"]["next"] = ELSEWHERE + payload["links"]["next"]  # a fresh dict per response
+            return status, payload
         if any(re.fullmatch(pattern, path) for _, pattern, _ in self.routes):
             return 405, error_body(405, "method_not_allowed", "Method Not Allowed", f"{method} {path} is not supported")
         return 404, error_body(404, "not_found", "Not Found")
@@ -781,8 +1004,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8585)
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies the record counts of the big streams")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered with a fault")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added before every answer")
+    parser.add_argument("--rate-limit", type=int, help="requests per 60 s before 429s (default: not enforced)")
     args = parser.parse_args(argv)
-    fake = FakeKustomer(Dataset(scaled_sizes(args.scale), seed=args.seed), host=args.host, port=args.port).start()
+    faults = Faults(error_rate=args.error_rate, latency=args.latency, rate_limit=args.rate_limit)
+    fake = FakeKustomer(Dataset(scaled_sizes(args.scale), seed=args.seed), host=args.host, port=args.port,
+                        faults=faults).start()
     print(f"fake Kustomer API at {fake.url} (api key: {API_KEY})", flush=True)
     try:
         fake._thread.join()  # interruptible by Ctrl-C

@@ -31,12 +31,13 @@ def expected_ids(dataset) -> dict[str, list[str]]:
     return ids
 
 
-def test_spec_lists_the_four_fields_in_order():
+def test_spec_lists_the_fields_in_order():
     spec = cli.run("spec").of_type("SPEC")[0]["connectionSpecification"]
     properties = spec["properties"]
     assert sorted(properties, key=lambda name: properties[name]["order"]) == [
-        "organization", "api_key", "start_date", "base_url"
+        "organization", "api_key", "start_date", "max_api_usage_percent", "base_url"
     ]
+    assert properties["max_api_usage_percent"].items() >= {"minimum": 1, "maximum": 100, "default": 50}.items()
     assert spec["required"] == ["organization", "api_key"]
     assert properties["api_key"]["airbyte_secret"] is True
     assert all(properties[name]["title"] and properties[name]["description"] for name in properties)

@@ -1,15 +1,19 @@
 """Fast checks that the fake Kustomer server behaves like the API reference says (pagination, auth, errors, data,
 search, and the test-only mutations between syncs)."""
 
+import http.client as http_client
 import json
+import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
-from integration_tests.fake_kustomer import API_KEY, DEFAULT_SIZES, WRONG_REGION_KEY, Dataset, FakeKustomer
+from integration_tests.fake_kustomer import (API_KEY, DEFAULT_SIZES, FAULT_KINDS, WRONG_REGION_KEY, Dataset,
+                                            FakeKustomer, Faults)
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -105,8 +109,10 @@ def test_bad_tokens_are_401_and_the_log_never_keeps_them(fake, headers, detail):
     assert response.headers["Content-Type"].startswith("application/json")
     assert response.json() == {"errors": [{"status": 401, "code": "unauthorized", "title": "Unauthorized",
                                            "detail": detail}]}
-    entry = fake.requests_log[-1]
-    assert entry == {"method": "GET", "path": "/v1/customers", "query": {"pageSize": "1"}, "authorized": False}
+    entry = dict(fake.requests_log[-1])
+    assert time.time() - 5 < entry.pop("at") <= time.time()
+    assert entry == {"method": "GET", "path": "/v1/customers", "query": {"pageSize": "1"}, "authorized": False,
+                     "status": 401}
 
 
 def test_current_token_user_and_org(fake, http):
@@ -385,7 +391,7 @@ def test_search_over_http_logs_the_body(fake, http):
     response = http.post(fake.url + "/v1/customers/search?pageSize=500", json=body)
     assert response.status_code == 200 and response.json()["data"][0]["type"] == "conversation"
     assert fake.requests_log[-1] == {"method": "POST", "path": "/v1/customers/search", "query": {"pageSize": "500"},
-                                     "authorized": True, "body": body}
+                                     "authorized": True, "body": body, "status": 200, "at": fake.requests_log[-1]["at"]}
     assert http.get(fake.url + "/v1/customers/search").status_code == 405
 
 
@@ -507,3 +513,259 @@ def test_hard_delete_removes_records_everywhere(mutable):
                                                                                                  archive=True)}
     assert kobject not in ds.all("kobjects") and len(ds.all("customers")) == 249
     assert get(mutable, kobject["links"]["self"])[0] == 404
+
+
+# --- Faults -------------------------------------------------------------------------------------------------------
+
+SMALL = {k: 5 for k in DEFAULT_SIZES}  # fault tests need a few pages, not realistic volumes
+RATE_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
+
+
+@pytest.fixture()
+def faulty():
+    """start(**faults) -> a fresh server on a free port; all stopped after the test."""
+    servers = []
+
+    def start(dataset=None, **faults):
+        servers.append(FakeKustomer(dataset or Dataset(SMALL), faults=Faults(**faults)).start())
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def call(fake, method, path, body=None, authorization=AUTH["Authorization"]):
+    """serve() without a socket: the same faults, rate limits and headers as over HTTP."""
+    url = urlsplit(path)
+    return fake.serve(method, url.path, {k: v[0] for k, v in parse_qs(url.query).items()}, authorization,
+                      b"" if body is None else json.dumps(body).encode(), url.query)
+
+
+def test_faults_are_off_by_default_and_every_response_carries_rate_limit_headers(faulty, http):
+    fake = faulty()
+    answers = [http.get(fake.url + "/v1/customers?pageSize=2"), http.get(fake.url + "/v1/customers?pageSize=0"),
+               http.post(fake.url + "/v1/customers", json={}), http.post(fake.url + "/v1/customers/search",
+                                                                          json={"queryContext": "customer"}),
+               requests.get(fake.url + "/v1/tags"), http.get(fake.url + "/not-the-api")]
+    assert [a.status_code for a in answers] == [200, 400, 405, 200, 401, 404]
+    assert all(name in a.headers for a in answers for name in RATE_HEADERS)
+    # The real API's default budget: the four authorized /v1 requests count down, the 401 and the non-API 404 don't.
+    assert [a.headers["x-ratelimit-remaining"] for a in answers] == ["999", "998", "997", "996", "996", "996"]
+    assert {a.headers["x-ratelimit-limit"] for a in answers} == {"1000"}
+    reset = int(answers[0].headers["x-ratelimit-reset"])
+    assert time.time() + 55 < reset <= time.time() + 61  # epoch seconds of the 60 s window's end
+    assert fake.stats.requests == 6 and not fake.stats.faults and fake.stats.rate_limited == 0
+    assert [(w.served, w.searches) for w in fake.stats.windows] == [(4, 1)]
+
+
+def test_fault_settings_are_checked():
+    assert Faults(forbidden="notes", error_kinds="reset").forbidden == frozenset({"notes"})
+    with pytest.raises(ValueError, match="note"):
+        Faults(forbidden={"note"})  # singular: a typo that would otherwise switch nothing on
+    with pytest.raises(ValueError, match="404"):
+        Faults(error_kinds=("500", "404"))
+
+
+@pytest.mark.parametrize("kind, status, content_type, looks_like", [
+    ("500", 500, "application/json", '"code": "internal_server_error"'),
+    ("502", 502, "text/html", "502 Bad Gateway"),  # from the load balancer: HTML, not Kustomer's errors body
+    ("503", 503, "application/json", '"code": "service_unavailable"'),
+    ("html", 200, "text/html", "<html>maintenance</html>"),
+])
+def test_error_faults_answer_with_their_status_and_body(faulty, http, kind, status, content_type, looks_like):
+    fake = faulty(error_rate=1.0, error_kinds=(kind,))
+    response = http.get(fake.url + "/v1/customers")
+    assert response.status_code == status and response.headers["Content-Type"].startswith(content_type)
+    assert looks_like in response.text and all(name in response.headers for name in RATE_HEADERS)
+    if content_type == "text/html":
+        with pytest.raises(requests.JSONDecodeError):
+            response.json()
+    assert fake.requests_log[-1]["fault"] == kind and fake.requests_log[-1]["status"] == status
+    # Answered before the API: the rate limiter never counted it, so a retry gets the full budget and the data.
+    assert response.headers["x-ratelimit-remaining"] == "1000" and fake.stats.windows[-1].served == 0
+    fake.faults.error_rate = 0
+    retry = http.get(fake.url + "/v1/customers")
+    assert retry.status_code == 200 and len(retry.json()["data"]) == 5 and fake.stats.faults == {kind: 1}
+
+
+def test_reset_closes_the_connection_without_an_answer(faulty, http):
+    fake = faulty(error_rate=1.0, error_kinds=("reset",))
+    with pytest.raises(requests.ConnectionError):
+        http.get(fake.url + "/v1/customers")
+    conn = http_client.HTTPConnection(fake.host, fake.port, timeout=5)
+    conn.request("GET", "/v1/customers", headers=AUTH)
+    with pytest.raises(ConnectionResetError):  # also covers http.client.RemoteDisconnected
+        conn.getresponse()
+    conn.close()
+    assert fake.stats.faults == {"reset": 2} and "status" not in fake.requests_log[-1]
+    fake.faults.error_rate = 0
+    assert http.get(fake.url + "/v1/customers").status_code == 200  # the session reconnects
+
+
+def test_truncated_sends_half_the_real_body_under_the_full_content_length(faulty, http):
+    fake = faulty(error_rate=1.0, error_kinds=("truncated",))
+    conn = http_client.HTTPConnection(fake.host, fake.port, timeout=5)
+    conn.request("GET", "/v1/customers?pageSize=2", headers=AUTH)
+    response = conn.getresponse()
+    assert response.status == 200 and response.getheader("x-ratelimit-remaining") == "1000"
+    with pytest.raises(http_client.IncompleteRead) as cut:
+        response.read()
+    conn.close()
+    with pytest.raises(ValueError):
+        json.loads(cut.value.partial)
+    # requests checks Content-Length: a client sees ChunkedEncodingError, not a JSON error.
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        http.get(fake.url + "/v1/customers?pageSize=2")
+    fake.faults.error_rate = 0
+    whole = http.get(fake.url + "/v1/customers?pageSize=2")
+    assert int(response.getheader("Content-Length")) == len(whole.content) == 2 * len(cut.value.partial) + 1
+    assert whole.content.startswith(cut.value.partial)  # the same data the retry gets
+
+
+def test_error_rate_is_roughly_honoured_and_the_same_seed_meets_the_same_faults():
+    def run(fake, n=1000):
+        start = len(fake.requests_log)
+        for _ in range(n):
+            call(fake, "GET", "/v1/brands")
+        return [entry.get("fault") for entry in fake.requests_log[start:]]
+
+    fake = FakeKustomer(Dataset(SMALL), faults=Faults(error_rate=0.3, seed=5))
+    drawn = run(fake)
+    faulted = [kind for kind in drawn if kind]
+    assert 250 <= len(faulted) <= 350 and set(faulted) == set(FAULT_KINDS)
+    assert fake.stats.faults == Counter(faulted) and fake.stats.windows[-1].served == 1000 - len(faulted)
+    assert run(FakeKustomer(Dataset(SMALL), faults=Faults(error_rate=0.3, seed=5))) == drawn
+    assert run(FakeKustomer(Dataset(SMALL), faults=Faults(error_rate=0.3, seed=6))) != drawn
+    fake.faults = Faults(error_rate=0.3, seed=5)  # assigning restarts the sequence
+    assert run(fake) == drawn
+    fake.faults = Faults(error_rate=0.3, error_kinds=("503",), seed=5)
+    assert [kind and "503" for kind in drawn] == run(fake)  # the kinds narrow what is drawn, not where
+    fake.faults = Faults(error_rate=0.3, seed=5, slow_rate=0.001, slow_seconds=0.001)
+    assert run(fake) == drawn  # nor does switching another fault on
+
+
+def test_429_after_the_limit_and_recovery_when_the_window_resets(faulty, http):
+    fake = faulty(rate_limit=3, rate_window=1.0)
+    first = [http.get(fake.url + "/v1/tags?pageSize=2") for _ in range(3)]
+    assert [r.status_code for r in first] == [200] * 3
+    assert [r.headers["x-ratelimit-remaining"] for r in first] == ["2", "1", "0"]
+    refused = [http.get(fake.url + "/v1/tags?pageSize=2") for _ in range(2)]
+    assert [r.status_code for r in refused] == [429, 429]
+    assert refused[0].json() == {"errors": [{"status": 429, "code": "too_many_requests", "title": "Too Many Requests",
+                                             "detail": "Rate limit exceeded"}]}
+    assert refused[0].headers["x-ratelimit-limit"] == "3" and refused[0].headers["x-ratelimit-remaining"] == "0"
+    reset = int(refused[0].headers["x-ratelimit-reset"])
+    assert reset == int(first[0].headers["x-ratelimit-reset"]) and reset >= fake.stats.windows[0].start + 1.0
+    time.sleep(max(0.0, reset - time.time()))  # what a well-behaved client does
+    again = http.get(fake.url + "/v1/tags?pageSize=2")
+    assert again.status_code == 200 and again.headers["x-ratelimit-remaining"] == "2"
+    assert int(again.headers["x-ratelimit-reset"]) > reset - 1
+    stats = fake.stats
+    assert [w.served for w in stats.windows] == [3, 1] and stats.max_per_window == 3 and stats.rate_limited == 2
+    assert [e["status"] for e in fake.requests_log] == [200, 200, 200, 429, 429, 200]
+
+
+def test_reset_header_is_epoch_seconds_or_a_delta(faulty):
+    fake = faulty(rate_window=60)
+    epoch = int(call(fake, "GET", "/v1/brands").headers["x-ratelimit-reset"])
+    assert abs(epoch - (time.time() + 60)) <= 1.5
+    fake.faults.reset_as_delta = True
+    assert 59 <= int(call(fake, "GET", "/v1/brands").headers["x-ratelimit-reset"]) <= 60
+    assert epoch - 1 <= time.time() + 60 <= epoch + 1  # still the same window: both name the same instant
+
+
+def test_searches_have_their_own_limit_inside_the_org_wide_one():
+    fake = FakeKustomer(Dataset(SMALL), faults=Faults(rate_limit=6, search_rate_limit=2))
+    body = {"queryContext": "customer"}
+    statuses = [call(fake, "POST", "/v1/customers/search", body).status,
+                call(fake, "POST", "/v1/customers/archive/search", body).status]
+    over = call(fake, "POST", "/v1/customers/search", body)
+    assert statuses == [200, 200] and over.status == 429
+    assert over.headers["x-ratelimit-limit"] == "2" and over.headers["x-ratelimit-remaining"] == "0"
+    assert json.loads(over.body)["errors"][0]["code"] == "too_many_requests"
+    gets = [call(fake, "GET", "/v1/tags") for _ in range(5)]  # searches used 2 of the org's 6
+    assert [r.status for r in gets] == [200] * 4 + [429] and gets[-1].headers["x-ratelimit-limit"] == "6"
+    assert call(fake, "GET", "/v1/customers/search").status == 429  # a GET (405) is no search but counts org-wide
+    assert fake.stats.max_searches_per_window == 2 and fake.stats.max_per_window == 6
+    assert fake.stats.rate_limited == 3
+
+
+def test_the_rate_limit_holds_under_concurrent_clients(faulty):
+    fake = faulty(rate_limit=50, rate_window=60)
+
+    def client(_):
+        with requests.Session() as session:
+            return [session.get(fake.url + "/v1/brands", headers=AUTH).status_code for _ in range(20)]
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = Counter(s for run in pool.map(client, range(8)) for s in run)
+    assert statuses == {200: 50, 429: 110}
+    assert fake.stats.windows[0].served == 50 and fake.stats.rate_limited == 110 and fake.stats.requests == 160
+
+
+@pytest.mark.parametrize("name, refused, still_served, role", [
+    ("notes", ["/v1/notes", "/v1/notes/{note}"], ["/v1/messages", "/v1/users/current"], "note.read"),
+    ("users", ["/v1/users"], ["/v1/users/current", "/v1/teams"], "user.read"),
+    ("kobjects", ["/v1/klasses/order", "/v1/klasses/subscription/{kobject}"], ["/v1/klasses", "/v1/klasses/{klass}"],
+     "kobject.read"),
+    ("klasses", ["/v1/klasses", "/v1/klasses/{klass}"], ["/v1/klasses/order"], "klass.read"),
+    ("search", ["POST /v1/customers/search", "POST /v1/customers/archive/search"], ["/v1/customers"], "search.create"),
+])
+def test_forbidden_lists_are_403_naming_the_missing_role(name, refused, still_served, role):
+    fake = FakeKustomer(Dataset(SMALL), faults=Faults(forbidden={name}))
+    ds = fake.dataset
+    ids = {"note": ds.resources["notes"][0]["id"], "kobject": ds.kobjects["subscription"][0]["id"],
+           "klass": ds.resources["klasses"][0]["id"]}
+
+    def status(request):
+        method, _, path = request.rpartition(" ")
+        return fake.handle(method or "GET", path.format(**ids), {}, AUTH["Authorization"],
+                           b'{"queryContext": "customer"}' if method == "POST" else b"")
+
+    for request in refused:
+        assert status(request) == (403, {"errors": [{"status": 403, "code": "forbidden", "title": "Forbidden",
+                                                     "detail": f"Missing role org.permission.{role}"}]}), request
+    assert [status(request)[0] for request in still_served] == [200] * len(still_served)
+    assert fake.handle("GET", "/v1/notes", {}, None)[0] == 401  # authentication comes first
+    fake.faults = Faults()
+    assert status(refused[0])[0] == 200
+
+
+def test_off_host_next_links_point_at_another_host(faulty, http):
+    fake = faulty(Dataset(), off_host_next={"customers", "search"})
+    page = http.get(fake.url + "/v1/customers?pageSize=100").json()
+    assert page["links"]["next"] == "http://evil.example.invalid:9/v1/customers?page=2&pageSize=100"
+    assert page["links"]["self"] == "/v1/customers?page=1&pageSize=100"  # only next moves
+    assert http.get(fake.url + "/v1/customers?page=3&pageSize=100").json()["links"]["next"] is None
+    assert http.get(fake.url + "/v1/tags").json()["links"]["next"] == "/v1/tags?page=2&pageSize=100"
+    found = http.post(fake.url + "/v1/customers/search?pageSize=2", json={"queryContext": "customer"}).json()
+    assert found["links"]["next"] == "http://evil.example.invalid:9/v1/customers/search?page=2&pageSize=2"
+    fake.faults.off_host_next = frozenset()
+    assert http.get(fake.url + "/v1/customers").json()["links"]["next"] == "/v1/customers?page=2&pageSize=100"
+
+
+def test_redirect_sends_the_list_to_another_host(faulty, http):
+    fake = faulty(redirect={"conversations", "kobjects"})
+    moved = http.get(fake.url + "/v1/conversations?page=2&pageSize=3", allow_redirects=False)
+    assert moved.status_code == 302 and moved.content == b""
+    assert moved.headers["Location"] == "http://evil.example.invalid:9/v1/conversations?page=2&pageSize=3"
+    assert all(name in moved.headers for name in RATE_HEADERS) and moved.headers["x-ratelimit-remaining"] == "999"
+    kobjects = http.get(fake.url + "/v1/klasses/order", allow_redirects=False)
+    assert kobjects.status_code == 302
+    assert kobjects.headers["Location"] == "http://evil.example.invalid:9/v1/klasses/order"
+    assert http.get(fake.url + "/v1/messages", allow_redirects=False).status_code == 200
+    assert requests.get(fake.url + "/v1/conversations", allow_redirects=False).status_code == 401  # no key: no hint
+
+
+def test_latency_and_slow_requests_that_trip_client_read_timeouts(faulty, http):
+    fake = faulty(latency=0.15)
+    started = time.monotonic()
+    assert http.get(fake.url + "/v1/brands").status_code == 200 and time.monotonic() - started >= 0.15
+    fake.faults = Faults(slow_rate=1.0, slow_seconds=0.5)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        http.get(fake.url + "/v1/brands", timeout=(2, 0.1))
+    fake.faults.slow_rate = 0
+    started = time.monotonic()
+    assert http.get(fake.url + "/v1/brands", timeout=(2, 2)).status_code == 200 and time.monotonic() - started < 0.4
+    assert fake.stats.slow == 1

@@ -4,8 +4,12 @@ and dropping the records a search restart reads twice."""
 from __future__ import annotations
 
 import ipaddress
+import logging
+import random
 import re
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping, MutableMapping
@@ -22,7 +26,11 @@ from airbyte_cdk.sources.declarative.requesters.paginators.strategies.cursor_pag
 from airbyte_cdk.sources.declarative.transformations.config_transformations.config_transformation import (
     ConfigTransformation,
 )
+from airbyte_cdk.sources.streams.call_rate import AbstractAPIBudget
+from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+LOGGER = logging.getLogger("airbyte")
 
 # `acme.kustomerapp.com` (web app), `acme.api.kustomerapp.com` (org API host), `acme.api.prod2.kustomerapp.com`.
 _ORG_HOST = re.compile(r"(?P<org>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?:\.api(?:\.prod\d+)?)?\.kustomerapp\.com(?::\d+)?")
@@ -197,3 +205,107 @@ class NextLink(CursorPaginationStrategy):
                 failure_type=FailureType.system_error,
             )
         return api_url + link
+
+
+def reset_at(value: Any, now: float) -> float | None:
+    """`x-ratelimit-reset` as an epoch time: Kustomer's docs say epoch seconds, its examples "now + 60s"."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 1e9 else now + number
+
+
+class OrgBudget(AbstractAPIBudget):
+    """Keeps the sync within its share of Kustomer's rate limits, and sends nothing to any other host.
+
+    Kustomer gives an org one budget per minute, shared by its agents and every API key; each response says the
+    limit, what is left and when it refills (`x-ratelimit-*`). Requests pause while no more than the agents'
+    reserve, (100 - max_api_usage_percent)% of the limit, is left, until the refill. Searches have their own
+    limit of 100 a minute for API keys, of which the sync takes the same share. A 429 pauses every request.
+    """
+
+    SEARCH_LIMIT, WINDOW = 100, 60.0
+
+    def __init__(self, api_url: str, usage_percent: float, clock=None, sleep=None) -> None:
+        self._host = urlsplit(api_url).netloc
+        self._share = min(max(float(usage_percent), 1.0), 100.0) / 100
+        self._clock = clock or (lambda: time.time())
+        self._sleep = sleep or (lambda seconds: time.sleep(seconds))  # looked up at call time: tests replace it
+        self._lock = threading.Lock()
+        self._limit = self._remaining = self._reset_at = None
+        self._searches: deque[float] = deque()
+        self._search_paused_until = 0.0
+        self._announced_until = 0.0
+
+    def get_matching_policy(self, request: Any) -> None:
+        return None
+
+    def acquire_call(self, request: Any, block: bool = True, timeout: float | None = None) -> None:
+        if urlsplit(request.url).netloc != self._host:  # a redirect: requests would follow it with this session
+            raise AirbyteTracedException(
+                message=f"Kustomer redirected a request to another host ({urlsplit(request.url).hostname}); the sync "
+                "stopped rather than follow it. Check `base_url`.",
+                failure_type=FailureType.config_error,
+            )
+        search = request.method == "POST" and request.url.split("?")[0].endswith("/search")
+        while True:
+            with self._lock:
+                now = self._clock()
+                wait, why = self._wait(now, search)
+                if wait <= 0:
+                    if self._remaining is not None:
+                        self._remaining -= 1  # until the response tells
+                    if search:
+                        self._searches.append(now)
+                    return
+                if now + wait > self._announced_until + 1:  # once per pause, whichever thread meets it first
+                    self._announced_until = now + wait
+                    LOGGER.info(f"Kustomer rate limit: pausing requests for {wait:.0f} s ({why}).")
+            self._sleep(wait)
+
+    def _wait(self, now: float, search: bool) -> tuple[float, str]:
+        reset_in = (self._reset_at or 0) - now
+        if self._remaining is not None and reset_in > 0:
+            reserve = (self._limit or 0) * (1 - self._share)
+            if self._remaining <= reserve:
+                kept = f"{100 - self._share * 100:.0f}% kept for agents" if reserve else "none left"
+                return reset_in, f"{self._remaining} of the org's {self._limit} requests left, {kept}"
+        if search:
+            if self._search_paused_until > now:
+                return self._search_paused_until - now, "Kustomer limits searches to 100 a minute"
+            while self._searches and self._searches[0] <= now - self.WINDOW:
+                self._searches.popleft()
+            if len(self._searches) >= max(1, int(self.SEARCH_LIMIT * self._share)):
+                return self._searches[0] + self.WINDOW - now, f"{len(self._searches)} searches in the last minute"
+        return 0.0, ""
+
+    def update_from_response(self, request: Any, response: Any) -> None:
+        headers = getattr(response, "headers", None) or {}
+        with self._lock:
+            now = self._clock()
+            reset = reset_at(headers.get("x-ratelimit-reset"), now)
+            try:
+                limit, remaining = int(headers["x-ratelimit-limit"]), int(headers["x-ratelimit-remaining"])
+            except (KeyError, ValueError):
+                limit = remaining = None
+            if limit is not None:
+                new_window = reset is None or self._reset_at is None or reset > self._reset_at + 0.5
+                self._limit, self._reset_at = limit, reset if reset is not None else self._reset_at
+                # Within a window only others' use lowers what is left; requests still in flight already did.
+                self._remaining = remaining if new_window or self._remaining is None else min(self._remaining, remaining)
+            if getattr(response, "status_code", None) == 429:
+                until = reset if reset is not None else now + self.WINDOW
+                if remaining:  # the org has budget left, so it was the search limit
+                    self._search_paused_until = until
+                else:
+                    self._remaining, self._reset_at = 0, until
+
+
+class Backoff(BackoffStrategy):
+    """Waits before a retry: exponential with jitter for faults; for a 429 the budget above does the waiting."""
+
+    def backoff_time(self, response_or_exception: Any, attempt_count: int) -> float:
+        if getattr(response_or_exception, "status_code", None) == 429:
+            return 0.1
+        return min(60.0, 2.0 ** max(attempt_count - 1, 0)) * random.uniform(0.5, 1.0)

@@ -6,15 +6,22 @@ import sys
 from typing import List, Optional
 
 import orjson
-from airbyte_cdk.entrypoint import AirbyteEntrypoint, launch
+from airbyte_cdk.entrypoint import AirbyteEntrypoint
+from airbyte_cdk.logger import PRINT_BUFFER
 from airbyte_cdk.models import AirbyteMessage, AirbyteMessageSerializer, FailureType
+from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_kustomer.source import SourceKustomer
 
 
 def _print(message: AirbyteMessage) -> None:
-    print(orjson.dumps(AirbyteMessageSerializer.dump(message)).decode(), flush=True)
+    print(filter_secrets(orjson.dumps(AirbyteMessageSerializer.dump(message)).decode()), flush=True)
+
+
+def _without_traceback(message: AirbyteMessage) -> AirbyteMessage:
+    message.trace.error.stack_trace = None  # the message says what to fix; a traceback only hides it
+    return message
 
 
 def _create_source(args: List[str]) -> SourceKustomer:
@@ -41,12 +48,18 @@ def run(args: Optional[List[str]] = None) -> None:
     except AirbyteTracedException as error:
         # A config error found before any command ran: `check` reports it as a failed check, others as an error.
         status = error.as_connection_status_message() if args[:1] == ["check"] else None
-        message = status or error.as_sanitized_airbyte_message()
-        if message.trace:
-            message.trace.error.stack_trace = None  # a config error is the user's to fix; no traceback
-        _print(message)
+        _print(status or _without_traceback(error.as_sanitized_airbyte_message()))
         sys.exit(0 if status else 1)
-    launch(source, args)
+    # Airbyte's `launch`, with every line passed through the secret filter: the CDK does not filter stream
+    # error traces, and Kustomer may quote a request's token back in an error.
+    entrypoint = AirbyteEntrypoint(source)
+    try:
+        with PRINT_BUFFER:
+            for message in entrypoint.run(entrypoint.parse_args(args)):
+                print(f"{filter_secrets(message)}\n", end="")
+    except AirbyteTracedException as error:  # streams failed: each already has its own error message above
+        _print(_without_traceback(error.as_sanitized_airbyte_message()))
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from airbyte_cdk.sources.declarative.models.declarative_component_schema import 
 )
 from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 
-from source_kustomer.components import kustomer_timestamp
+from source_kustomer.components import OrgBudget, kustomer_timestamp
 
 
 def load_manifest() -> dict[str, Any]:
@@ -44,6 +44,10 @@ class SourceKustomer(ConcurrentDeclarativeSource):
     ) -> None:
         super().__init__(catalog=catalog, config=config, state=state, source_config=load_manifest())
         self._begin_search_at_start_date()
+        if self._config.get("api_url"):
+            # Every requester's session calls this budget before each request, retries and redirects included.
+            percent = self._config.get("max_api_usage_percent") or 50
+            self._constructor._api_budget = OrgBudget(self._config["api_url"], percent)
 
     def _begin_search_at_start_date(self) -> None:
         """With no state and a `start_date` inside search's window, begin with search at `start_date` instead of
@@ -61,12 +65,9 @@ class SourceKustomer(ConcurrentDeclarativeSource):
         api_url = self._config["api_url"]
         host = urlsplit(api_url).netloc
         try:
-            response = requests.get(
-                f"{api_url}/v1/auth/tokens/current",
-                headers={"Authorization": f"Bearer {self._config['api_key']}", "Accept": "application/json"},
-                timeout=(10, 60),
-                allow_redirects=False,  # never carry the key to wherever a redirect points
-            )
+            headers = {"Authorization": f"Bearer {self._config['api_key']}", "Accept": "application/json"}
+            # Never follow a redirect: it would carry the key to wherever it points.
+            response = requests.get(f"{api_url}/v1/auth/tokens/current", headers=headers, timeout=(10, 60), allow_redirects=False)
         except requests.exceptions.ConnectionError:
             return _failed(
                 f"Could not connect to {host}. Check `organization` (an org that does not exist has no API host) "
@@ -80,6 +81,13 @@ class SourceKustomer(ConcurrentDeclarativeSource):
                 response.json()["data"]
             except (ValueError, KeyError, TypeError):
                 return _failed(f"{host} answered, but not like the Kustomer API: check `base_url`.")
+            unreadable = self._unreadable_streams(headers)
+            if {s["name"] for s in self.resolved_manifest["streams"]} <= unreadable.keys():
+                return _failed(f"The API key works but may read none of the streams; grant it read roles: {'; '.join(unreadable.values())}.")
+            if unreadable:
+                message = f"Connected. The API key may not read, so a sync skips: {'; '.join(unreadable.values())}."
+                logger.warning(message)
+                return AirbyteConnectionStatus(status=Status.SUCCEEDED, message=message)
             return AirbyteConnectionStatus(status=Status.SUCCEEDED)
         if status == 401:  # the same words as a sync would use, from the manifest's error handler
             handler = self.resolved_manifest["definitions"]["error_handler"]
@@ -94,6 +102,28 @@ class SourceKustomer(ConcurrentDeclarativeSource):
                 f"Kustomer refused the key (HTTP 403). If the key has an IP restriction, allow this machine's address."
             )
         return _failed(f"Kustomer answered HTTP {status} at {host}; it may be busy or down, try again later.")
+
+    def _unreadable_streams(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """One small request per stream (and one search): what the key's roles do not cover, with the role."""
+        api_url, blocked, klasses = self._config["api_url"], {}, []
+
+        def answer(method: str, path: str, **kwargs: Any) -> requests.Response:
+            url = f"{api_url}/v1/{path}"
+            return requests.request(method, url, headers=headers, timeout=(10, 60), allow_redirects=False, **kwargs)
+
+        for stream in self.resolved_manifest["streams"]:
+            parameters = stream.get("full_refresh_stream", stream)["$parameters"]
+            if "resource" in parameters:
+                response = answer("GET", parameters["resource"], params={"pageSize": 1})
+                if response.status_code in (401, 403):
+                    blocked[stream["name"]] = f"{stream['name']} (role {parameters['role']})"
+                elif parameters["resource"] == "klasses":
+                    klasses = [k.get("attributes", {}).get("name") for k in response.json().get("data") or []]
+        if "klasses" in blocked or (klasses and answer("GET", f"klasses/{klasses[0]}").status_code in (401, 403)):
+            blocked["kobjects"] = "kobjects (roles org.permission.klass.read and org.permission.kobject.read)"
+        if answer("POST", "customers/search", params={"pageSize": 1}, json={"queryContext": "customer"}).status_code in (401, 403):
+            blocked["search"] = "incremental syncs after the first, which search (role org.permission.search.create)"
+        return blocked
 
 
 def _failed(message: str) -> AirbyteConnectionStatus:

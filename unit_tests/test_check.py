@@ -1,11 +1,13 @@
 """`check`: GET /v1/auth/tokens/current; each failure is a FAILED status that says what to fix."""
 
+import re
+
 import pytest
 import requests
 from airbyte_cdk.models import Status
 
 from source_kustomer import SourceKustomer
-from unit_tests.conftest import API, CONFIG
+from unit_tests.conftest import API, CONFIG, page, resource
 
 TOKEN = f"{API}/auth/tokens/current"
 
@@ -16,10 +18,40 @@ def check(config=None):
     return source.check(source.logger, config)
 
 
-def test_a_valid_key_passes(api):
+def key_works(api, forbidden=()):
+    """The token answers; every list (and search) answers 200, or 403 for the `forbidden` paths."""
+    api.get(re.compile(re.escape(API) + r"/.*"), json=page([]))
+    api.post(f"{API}/customers/search", json=page([]))
+    api.get(f"{API}/klasses", json=page([resource("klass", 1, name="order")]))
+    for path in forbidden:
+        api.register_uri("POST" if path.endswith("search") else "GET", f"{API}/{path}", status_code=403, json={})
     api.get(TOKEN, json={"data": {"type": "auth_token", "id": "t", "attributes": {"roles": []}}})
-    assert check().status == Status.SUCCEEDED
-    assert api.last_request.headers["Authorization"] == "Bearer unit-test-secret-key"
+
+
+def test_a_valid_key_passes(api):
+    key_works(api)
+    result = check()
+    assert result.status == Status.SUCCEEDED and not result.message
+    assert {r.headers["Authorization"] for r in api.request_history} == {"Bearer unit-test-secret-key"}
+    probed = {r.path.removeprefix("/v1/") for r in api.request_history}
+    assert {"customers", "notes", "users", "klasses", "klasses/order", "customers/search"} <= probed
+
+
+def test_check_names_the_streams_the_key_may_not_read_and_their_roles(api):
+    key_works(api, forbidden=["notes", "klasses/order", "customers/search"])
+    result = check()
+    assert result.status == Status.SUCCEEDED
+    assert "notes (role org.permission.note.read)" in result.message
+    assert "kobjects (roles org.permission.klass.read and org.permission.kobject.read)" in result.message
+    assert "org.permission.search.create" in result.message
+    assert "customers" not in result.message.split(":", 1)[1].replace("customers/search", "")
+
+
+def test_a_key_that_may_read_nothing_fails(api):
+    key_works(api)
+    api.get(re.compile(re.escape(API) + r"/(?!auth).*"), status_code=403, json={})
+    result = check()
+    assert result.status == Status.FAILED and "none of the streams" in result.message
 
 
 def test_a_rejected_key_says_where_to_make_a_new_one(api):

@@ -1,0 +1,97 @@
+"""Faults and errors while reading: retried with backoff, skipped, or failed with a message that says why."""
+
+import time
+
+import pytest
+import requests
+
+from unit_tests.conftest import API, CONFIG, page, read_stream, resource
+
+
+@pytest.fixture(autouse=True)
+def no_waiting(monkeypatch):
+    """Backoff waits are real seconds; here they take none, and are recorded."""
+    waits = []
+    monkeypatch.setattr(time, "sleep", waits.append)
+    return waits
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status_code": 503, "json": {"errors": [{"status": 503, "title": "Service Unavailable"}]}},
+        {"status_code": 502, "text": "<html>Bad Gateway</html>"},
+        {"status_code": 200, "text": '{"data": [{"type": "tag", "id": "1", "attr'},  # cut off mid-body
+        {"status_code": 200, "text": "<html>maintenance</html>", "headers": {"Content-Type": "text/html"}},
+        {"exc": requests.exceptions.ConnectionError("Connection reset by peer")},
+        {"exc": requests.exceptions.ReadTimeout("Read timed out")},
+    ],
+)
+def test_a_fault_is_retried_and_nothing_is_lost_or_doubled(api, fault, no_waiting):
+    api.get(f"{API}/tags", [fault, fault, {"json": page([resource("tag", 1), resource("tag", 2)])}])
+    output = read_stream("tags")
+    assert [m.record.data["id"] for m in output.records] == [f"{1:024x}", f"{2:024x}"]
+    assert api.call_count == 3 and not output.errors
+    assert len([w for w in no_waiting if w]) == 2 and no_waiting[0] <= 2  # exponential backoff, short at first
+
+
+def test_a_fault_that_persists_fails_the_stream_with_what_happened_after_bounded_retries(api, no_waiting):
+    api.get(f"{API}/tags", status_code=503, json={"errors": [{"status": 503, "title": "Service Unavailable"}]})
+    api.get(f"{API}/brands", json=page([resource("brand", 1)]))
+    output = read_stream("tags")
+    assert api.call_count == 9  # the first try and 8 retries
+    assert any("503" in e.trace.error.message for e in output.errors)
+    assert sum(no_waiting) < 300
+
+
+def test_a_403_skips_the_stream_and_names_the_role_to_grant(api, caplog):
+    api.get(f"{API}/notes", status_code=403, json={"errors": [{"status": 403, "title": "Forbidden"}]})
+    output = read_stream("notes")
+    assert not output.errors and not output.records
+    logs = " ".join(m.log.message for m in output.logs)
+    assert "Skipped stream notes" in logs and "org.permission.note.read" in logs
+
+
+def test_a_429_waits_for_the_refill_then_goes_on(api, no_waiting):
+    reset = {"x-ratelimit-limit": "300", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "20"}
+    api.get(f"{API}/tags", [
+        {"status_code": 429, "headers": reset, "json": {"errors": [{"status": 429, "title": "Too Many Requests"}]}},
+        {"json": page([resource("tag", 1)]), "headers": {"x-ratelimit-limit": "300", "x-ratelimit-remaining": "299"}},
+    ])
+    output = read_stream("tags")
+    assert len(output.records) == 1 and not output.errors
+    assert any(19 <= wait <= 20 for wait in no_waiting)
+    assert any("pausing requests for 20 s" in m.log.message for m in output.logs)
+
+
+def test_a_kobject_klass_deleted_after_the_klass_list_is_skipped(api):
+    api.get(f"{API}/klasses", json=page([resource("klass", 1, name="gone"), resource("klass", 2, name="order")]))
+    api.get(f"{API}/klasses/gone", status_code=404, json={"errors": [{"status": 404, "title": "Not Found"}]})
+    api.get(f"{API}/klasses/order", json=page([resource("kobject.order", 5)]))
+    output = read_stream("kobjects")
+    assert [m.record.data["id"] for m in output.records] == [f"{5:024x}"] and not output.errors
+
+
+def test_a_redirect_to_another_host_is_refused_without_sending_the_key(api):
+    api.get(f"{API}/tags", status_code=302, headers={"Location": "https://evil.example.com/v1/tags"})
+    evil = api.get("https://evil.example.com/v1/tags", json=page([resource("tag", 1)]))
+    output = read_stream("tags")
+    assert not evil.called and not output.records
+    assert any("another host" in e.trace.error.message for e in output.errors)
+
+
+def test_the_key_never_appears_in_any_message_even_when_kustomer_echoes_it(api, tmp_path, capsys):
+    import json
+
+    from source_kustomer.run import run
+
+    api.get(f"{API}/tags", status_code=401, json={"errors": [{"title": f"bad token {CONFIG['api_key']}"}]})
+    catalog = {"streams": [{"stream": {"name": "tags", "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
+                            "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}]}
+    (tmp_path / "config.json").write_text(json.dumps(CONFIG))
+    (tmp_path / "catalog.json").write_text(json.dumps(catalog))
+    with pytest.raises(SystemExit):
+        run(["read", "--config", str(tmp_path / "config.json"), "--catalog", str(tmp_path / "catalog.json")])
+    printed = capsys.readouterr()
+    assert "rejected the API key" in printed.out and "bad token ****" in printed.out
+    assert CONFIG["api_key"] not in printed.out + printed.err
