@@ -159,3 +159,15 @@ def test_a_wrong_key_fails_the_read_with_a_config_error_and_never_leaks_the_key(
     assert any("rejected the API key" in e["message"] for e in errors)
     assert "expired-key-0123456789" not in run.stdout + run.stderr
     assert not run.records()
+
+
+def test_read_reports_progress_and_a_summary_per_stream(fake, full_read):
+    run, _ = full_read
+    logs = [m["message"] for m in run.of_type("LOG")]
+    [summary] = [line for line in logs if line.startswith("Read from Kustomer: ")]
+    expected = expected_ids(fake.dataset)
+    for stream in STREAMS - {"klasses"}:  # klasses is also read as kobjects' list of klasses
+        assert f"{stream}: " in summary and f" {len(expected[stream]):,} records" in summary.split(f"{stream}: ")[1].split(";")[0]
+    statuses = [t["stream_status"] for t in run.of_type("TRACE") if t["type"] == "STREAM_STATUS"]
+    for stream in STREAMS:
+        assert [s["status"] for s in statuses if s["stream_descriptor"]["name"] == stream][:1] == ["STARTED"]

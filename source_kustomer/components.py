@@ -140,15 +140,52 @@ def flatten(resource: dict) -> dict:
     return row
 
 
+class Progress:
+    """Pages and records read per stream: logged every half minute while a sync runs, summed up at the end."""
+
+    EVERY = 30.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, list[int]] = {}  # stream -> [pages, records]
+        self._logged_at: dict[str, float] = {}
+
+    def page(self, stream: str, records: int) -> None:
+        with self._lock:
+            counts = self._counts.setdefault(stream, [0, 0])
+            counts[0] += 1
+            counts[1] += records
+            now = time.monotonic()
+            if now - self._logged_at.setdefault(stream, now) < self.EVERY:
+                return
+            self._logged_at[stream] = now
+        LOGGER.info(f"{stream}: {counts[0]:,} pages, {counts[1]:,} records read so far")
+
+    def summary(self) -> str:
+        with self._lock:
+            lines = [f"{name}: {pages:,} pages, {records:,} records" for name, (pages, records) in sorted(self._counts.items())]
+        return "Read from Kustomer: " + ("; ".join(lines) if lines else "nothing")
+
+
+PROGRESS = Progress()
+
+
 class JsonApiRecords(RecordExtractor):
     """`data` of a JSON:API page, each resource flattened (so cursors and filters see `updatedAt` directly).
 
     Not `DpathExtractor` + transformations: the foreign-key names come from each record's own relationships.
     """
 
+    parameters: Mapping[str, Any]
+
+    def __init__(self, parameters: Mapping[str, Any] | None = None) -> None:
+        self._stream = (parameters or {}).get("name", "?")
+
     def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[str, Any]]:
         data = orjson.loads(response.content or b"{}").get("data") or []
-        for resource in data if isinstance(data, list) else [data]:
+        data = data if isinstance(data, list) else [data]
+        PROGRESS.page(self._stream, len(data))
+        for resource in data:
             yield flatten(resource)
 
 

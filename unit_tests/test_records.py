@@ -85,3 +85,18 @@ def test_once_per_restart_drops_only_the_records_a_restart_reads_again():
     # Another window keeps its own memory.
     other = StreamSlice(partition={}, cursor_slice={"start_time": "a", "end_time": "y"})
     assert [r["id"] for r in keep.filter_records([{"id": "2", "updatedAt": "t2"}], {}, other)] == ["2"]
+
+
+def test_progress_is_logged_per_stream_while_reading_and_summed_up(caplog, monkeypatch):
+    import logging
+
+    from source_kustomer.components import Progress
+
+    progress = Progress()
+    monkeypatch.setattr(Progress, "EVERY", 0.0)
+    with caplog.at_level(logging.INFO, logger="airbyte"):
+        progress.page("customers", 100)
+        progress.page("customers", 100)
+        progress.page("tags", 7)
+    assert "customers: 2 pages, 200 records read so far" in caplog.text
+    assert progress.summary() == "Read from Kustomer: customers: 2 pages, 200 records; tags: 1 pages, 7 records"
