@@ -182,7 +182,7 @@ class JsonApiRecords(RecordExtractor):
         self._stream = (parameters or {}).get("name", "?")
 
     def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[str, Any]]:
-        data = orjson.loads(response.content or b"{}").get("data") or []
+        data = response.json().get("data") or []
         data = data if isinstance(data, list) else [data]
         PROGRESS.page(self._stream, len(data))
         for resource in data:
@@ -253,6 +253,15 @@ def reset_at(value: Any, now: float) -> float | None:
     return number if number > 1e9 else now + number
 
 
+def parse_once(response: Any) -> None:
+    """The CDK reads an answer's JSON up to four times (error filters, records); parse it once, with orjson."""
+    try:
+        body = orjson.loads(response.content)
+    except (orjson.JSONDecodeError, TypeError, AttributeError):
+        return  # not JSON: `response.json()` raises as before, and the error handler retries
+    response.json = lambda **_: body
+
+
 class OrgBudget(AbstractAPIBudget):
     """Keeps the sync within its share of Kustomer's rate limits, and sends nothing to any other host.
 
@@ -318,6 +327,7 @@ class OrgBudget(AbstractAPIBudget):
         return 0.0, ""
 
     def update_from_response(self, request: Any, response: Any) -> None:
+        parse_once(response)
         headers = getattr(response, "headers", None) or {}
         with self._lock:
             now = self._clock()

@@ -1,0 +1,108 @@
+"""The raw floor: the same GET list pages a full sync reads, fetched with requests and parsed with orjson, nothing else.
+
+    python bench/floor.py --base-url http://127.0.0.1:PORT [--threads 2] [--streams customers,messages,...]
+
+Each list is read from page 1 at the largest page size (the server clamps 500 to each list's maximum) by following
+`links.next`, and every page's JSON is parsed and its `data` counted; records are not reshaped or written anywhere.
+`kobjects` lists the klasses first, then reads one list per klass. With --threads N, N threads (one
+requests.Session each) take whole lists from a queue, biggest first, as the connector's N workers take streams.
+Prints one JSON object: records, pages and bytes per stream, and the wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import sys
+import threading
+import time
+
+import orjson
+import requests
+
+API_KEY = "test-api-key"  # integration_tests.fake_kustomer.API_KEY
+LISTS = ["messages", "conversations", "customers", "users", "notes", "companies", "shortcuts", "tags", "teams",
+         "brands", "klasses"]  # rough size order, so the biggest lists start first
+
+
+def read_list(session: requests.Session, base_url: str, path: str, keep: list | None = None) -> tuple[int, int, int]:
+    """(records, pages, bytes) of one list; its records are appended to `keep` if given."""
+    url, records, pages, size = f"{base_url}{path}?page=1&pageSize=500", 0, 0, 0
+    while url:
+        response = session.get(url, timeout=(30, 300))
+        response.raise_for_status()
+        body = response.content
+        page = orjson.loads(body)
+        data = page.get("data") or []
+        records, pages, size = records + len(data), pages + 1, size + len(body)
+        if keep is not None:
+            keep.extend(data)
+        link = (page.get("links") or {}).get("next")
+        url = f"{base_url}{link}" if link and data else None
+    return records, pages, size
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--streams", default=",".join(LISTS + ["kobjects"]))
+    args = parser.parse_args(argv)
+    wanted = args.streams.split(",")
+    base_url = args.base_url.rstrip("/")
+    headers = {"Authorization": f"Bearer {API_KEY}", "Accept": "application/json"}
+
+    started = time.perf_counter()
+    jobs: queue.Queue = queue.Queue()
+    for stream in [s for s in LISTS if s in wanted and not (s == "klasses" and "kobjects" in wanted)]:
+        jobs.put((stream, f"/v1/{stream}"))
+    results: dict[str, list[int]] = {}
+    lock = threading.Lock()
+    if "kobjects" in wanted:  # the klasses list names the kobject lists; read once, it is also the klasses stream
+        klasses: list[dict] = []
+        with requests.Session() as session:
+            session.headers.update(headers)
+            got = read_list(session, base_url, "/v1/klasses", klasses)
+        results["klasses" if "klasses" in wanted else "kobjects"] = [got[0] if "klasses" in wanted else 0, *got[1:]]
+        for name in [k["attributes"]["name"] for k in klasses]:
+            jobs.put(("kobjects", f"/v1/klasses/{name}"))
+    errors: list[str] = []
+
+    def worker() -> None:
+        with requests.Session() as session:
+            session.headers.update(headers)
+            while True:
+                try:
+                    stream, path = jobs.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    got = read_list(session, base_url, path)
+                except Exception as error:  # reported, not raised: the run still says what it read
+                    errors.append(f"{path}: {error!r}")
+                    continue
+                with lock:
+                    totals = results.setdefault(stream, [0, 0, 0])
+                    for i, value in enumerate(got):
+                        totals[i] += value
+
+    threads = [threading.Thread(target=worker) for _ in range(max(1, args.threads))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    summary = {
+        "wall": wall, "threads": args.threads, "errors": errors,
+        "records": sum(r[0] for r in results.values()), "pages": sum(r[1] for r in results.values()),
+        "bytes": sum(r[2] for r in results.values()),
+        "streams": {s: dict(zip(("records", "pages", "bytes"), r)) for s, r in sorted(results.items())},
+    }
+    json.dump(summary, sys.stdout)
+    print()
+    sys.exit(1 if errors else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,794 @@
+#!/usr/bin/env python3
+"""Benchmark of `source-kustomer` against the fake Kustomer API, with the Singer tap and a raw HTTP floor beside it.
+
+    python bench/run.py [--customers 50000 --conversations 100000 --messages 300000] [--quick] [--profile]
+                        [--scenarios throughput,ratelimit,scaling]
+
+One run, everything side by side on the same machine (ratios mean something; absolute speeds do not):
+
+1. throughput  one fake server (its own process) with the chosen sizes; full-refresh syncs of
+               - source-kustomer, every stream;
+               - the raw floor (bench/floor.py: requests + orjson, the same list pages), 1 and 2 threads;
+               - source-kustomer and the Singer tap-kustomer 1.1.0 (own venv bench/.venv-singer, run through
+                 bench/singer_shim.py: pointed at the fake, self-throttle off) on the 9 streams the tap has,
+                 the tap under a timeout (it loops forever when more than a page of records share one updatedAt)
+2. ratelimit   a smaller org (default 20,000 customers + small streams) whose fake enforces a rate limit
+               (default 600 requests per 10 s, searches 17 per 10 s) and a tighter one that binds (100 per 10 s),
+               synced with max_api_usage_percent 100 and 50, against the minimum the allowed share permits
+3. scaling     full syncs at two sizes (default 10,000 and 200,000 customers, the other streams at their small
+               default sizes): how wall time and peak RSS grow
+   --profile   one more full sync of scenario 1 under py-spy (bench/.venv-tools), summarised to hot spots
+
+Measured per run: wall time (process start to exit, startup included), records (RECORD lines counted as they
+stream by; nothing is kept), requests and response-body bytes (counted by the server, bench/server.py),
+peak RSS of the client process (/usr/bin/time -v, else the kernel's rusage of the child via os.wait4), CPU time.
+Prints one Markdown table per scenario and rewrites the generated part of bench/results.md; the hand-written
+"## What we tried" section at its end is kept. Logs, configs and catalogs go to bench/out/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+OUT = BENCH / "out"
+RESULTS = BENCH / "results.md"
+sys.path.insert(0, str(ROOT))
+
+from integration_tests.cli import configured_catalog  # noqa: E402  (stdlib only)
+from integration_tests.fake_kustomer import API_KEY  # noqa: E402
+
+SINGER_VENV = BENCH / ".venv-singer"
+TOOLS_VENV = BENCH / ".venv-tools"
+SINGER_PACKAGE = "tap-kustomer==1.1.0"
+SINGER_STREAMS = ["customers", "conversations", "messages", "notes", "kobjects", "users", "teams", "tags", "shortcuts"]
+NO_LIMIT = 10**9  # the fake always sends x-ratelimit-* headers; "no rate limit" is a limit nothing reaches
+GNU_TIME = "/usr/bin/time" if Path("/usr/bin/time").exists() else None
+TRIED_HEADING = "## What we tried"
+MB = 1024 * 1024
+
+# Targets the team aims for, reported next to the measurements.
+TARGET_VS_SINGER, TARGET_VS_FLOOR = 3.0, 0.5
+TARGET_RATE_SLACK, TARGET_EXTRA_REQUESTS = 0.10, 0.01
+TARGET_RSS_MB, TARGET_RSS_GROWTH = 250.0, 0.15
+
+_children: set[int] = set()  # process groups to end if the benchmark itself is interrupted
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- Running a client and measuring it ------------------------------------------------------------------------------
+
+
+@dataclass
+class Measured:
+    label: str
+    wall: float = 0.0
+    first_record: float | None = None  # seconds from start to the first RECORD (startup, discovery of partitions)
+    records: Counter = field(default_factory=Counter)  # per stream, as emitted
+    unique: Counter = field(default_factory=Counter)  # per stream, distinct ids (Singer runs only)
+    last_new: float | None = None  # seconds from start to the last record with a new id (Singer runs only)
+    last_stream: str | None = None
+    returncode: int | None = None
+    timed_out: bool = False
+    peak_rss_mb: float | None = None
+    cpu_s: float | None = None
+    errors: list[str] = field(default_factory=list)
+    pauses: int = 0  # "Kustomer rate limit: pausing" log lines
+    stdout_tail: bytes = b""  # the floor's JSON summary
+    server: dict = field(default_factory=dict)  # /bench/stats after the run
+
+    @property
+    def total(self) -> int:
+        return sum(self.records.values())
+
+    @property
+    def rate(self) -> float:
+        return self.total / self.wall if self.wall else 0.0
+
+    @property
+    def steady_rate(self) -> float | None:
+        """Records per second from the first record on: without the startup."""
+        busy = self.wall - (self.first_record or 0)
+        return self.total / busy if self.first_record is not None and busy > 0 else None
+
+
+# A quote inside a JSON string is escaped, so these never match inside a record's data.
+_RECORD = re.compile(rb'\{"type":"RECORD","record":\{"stream":"([^"]+)"')
+_SINGER_RECORD = re.compile(rb'^\{"type": ?"RECORD", ?"stream": ?"([^"]+)"')
+F_SETPIPE_SZ = 1031  # Linux: a 1 MB pipe lets the client write on while this process counts
+
+
+def _consume(stream, mode: str, result: Measured, started: float) -> None:
+    """Counts records as they stream by, a megabyte at a time; keeps only counts, error messages and a short tail.
+    The Airbyte count runs in C (regex + Counter.update), so the reader costs the client next to nothing."""
+    seen: set = set()
+    names: Counter = Counter()
+    tail, pending = b"", b""
+    fd = stream.fileno()
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        data = pending + chunk
+        cut = len(data) if not chunk else data.rfind(b"\n") + 1
+        block, pending = data[:cut], data[cut:]
+        if mode == "airbyte" and block:
+            found = _RECORD.findall(block)
+            if found:
+                if result.first_record is None:
+                    result.first_record = time.perf_counter() - started
+                names.update(found)
+            if b'"type":"ERROR"' in block:
+                for line in block.splitlines():
+                    if line.startswith(b'{"type":"TRACE"') and b'"type":"ERROR"' in line[:60]:
+                        try:
+                            result.errors.append(json.loads(line)["trace"]["error"]["message"])
+                        except (ValueError, KeyError):
+                            result.errors.append(line[:300].decode(errors="replace"))
+            result.pauses += block.count(b"rate limit: pausing")
+        elif mode == "singer" and block:
+            now = time.perf_counter() - started
+            for line in block.splitlines():
+                match = _SINGER_RECORD.match(line)
+                if not match:
+                    continue
+                if result.first_record is None:
+                    result.first_record = now
+                name = match[1].decode()
+                result.records[name] += 1
+                result.last_stream = name
+                key = (name, json.loads(line)["record"].get("id"))
+                if key not in seen:
+                    seen.add(key)
+                    result.unique[name] += 1
+                    result.last_new = now
+        elif block:  # raw: keep the end (the floor prints one JSON line)
+            tail = (tail + block)[-65536:]
+        if not chunk:
+            break
+    for name, count in names.items():
+        result.records[name.decode()] += count
+    result.stdout_tail = tail
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def measure(label: str, cmd: list[str], mode: str, log_path: Path, timeout: float | None = None,
+            env: dict | None = None, wrap_time: bool = True) -> Measured:
+    """Runs `cmd` in its own process group, counting its stdout; wall time, peak RSS and CPU of the process."""
+    result = Measured(label)
+    rss_file = None
+    if GNU_TIME and wrap_time:
+        rss_file = OUT / f".time-{os.getpid()}.txt"
+        cmd = [GNU_TIME, "-v", "-o", str(rss_file), *cmd]
+    with open(log_path, "wb") as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, env=env, start_new_session=True)
+    _children.add(process.pid)
+    try:
+        import fcntl
+
+        fcntl.fcntl(process.stdout.fileno(), F_SETPIPE_SZ, 1 << 20)
+    except (ImportError, OSError):
+        pass
+    reader = threading.Thread(target=_consume, args=(process.stdout, mode, result, started), daemon=True)
+    reader.start()
+    timers: list[threading.Timer] = []
+
+    def stop() -> None:  # SIGINT first: GNU time ignores it and still reports; Python children exit on it
+        result.timed_out = True
+        _signal_group(process.pid, signal.SIGINT)
+        timers.append(threading.Timer(15, _signal_group, (process.pid, signal.SIGKILL)))
+        timers[-1].start()
+
+    if timeout:
+        timers.append(threading.Timer(timeout, stop))
+        timers[0].start()
+    _, status, usage = os.wait4(process.pid, 0)  # the rusage of this very child
+    result.wall = time.perf_counter() - started
+    for timer in timers:
+        timer.cancel()
+    process.returncode = result.returncode = os.waitstatus_to_exitcode(status)
+    _children.discard(process.pid)
+    _signal_group(process.pid, signal.SIGKILL)  # anything the client left behind in its group
+    reader.join(60)
+    result.peak_rss_mb = usage.ru_maxrss / 1024
+    result.cpu_s = usage.ru_utime + usage.ru_stime
+    if rss_file and rss_file.exists():
+        text = rss_file.read_text()
+        if m := re.search(r"Maximum resident set size \(kbytes\): (\d+)", text):
+            result.peak_rss_mb = int(m[1]) / 1024
+        if m := re.search(r"Exit status: (\d+)", text):
+            result.returncode = int(m[1])
+        rss_file.unlink()
+    return result
+
+
+# --- The fake server, in its own process ----------------------------------------------------------------------------
+
+
+class Server:
+    def __init__(self, python: str, name: str, sizes: dict[str, int]):
+        self.name, self.sizes = name, sizes
+        log(f"server {name}: building {json.dumps(sizes)} ...")
+        started = time.perf_counter()
+        self.log = open(OUT / f"server-{name}.log", "wb")
+        self.process = subprocess.Popen([python, str(BENCH / "server.py"), "--sizes", json.dumps(sizes)],
+                                        stdout=subprocess.PIPE, stderr=self.log, text=True)
+        line = self.process.stdout.readline()
+        if not line.startswith("READY "):
+            self.stop()
+            raise SystemExit(f"the fake server did not start; see {OUT / f'server-{name}.log'}")
+        _, self.url, counts = line.split(" ", 2)
+        self.counts = json.loads(counts)
+        log(f"server {name}: {sum(self.counts.values()):,} records at {self.url} "
+            f"(built in {time.perf_counter() - started:.0f} s)")
+
+    def call(self, method: str, path: str, body: dict | None = None) -> dict:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+
+    def reset(self, faults: dict | None = None) -> None:
+        self.call("POST", "/bench/reset", {"faults": faults or {"rate_limit": NO_LIMIT}})
+
+    def stats(self) -> dict:
+        return self.call("GET", "/bench/stats")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+def min_pages(stats: dict, streams: list[str]) -> int:
+    """Fewest list pages for `streams`; kobjects also needs the klasses list when klasses itself is not synced."""
+    pages = stats["min_pages"]
+    return sum(pages[s] for s in streams) + (pages["klasses"] if "kobjects" in streams and "klasses" not in streams
+                                              else 0)
+
+
+# --- The three clients -------------------------------------------------------------------------------------------
+
+
+class Connector:
+    def __init__(self, executable: str):
+        self.executable = executable
+
+    def config(self, server: Server, percent: int = 100) -> dict:
+        return {"organization": "acme", "api_key": API_KEY, "base_url": server.url, "max_api_usage_percent": percent}
+
+    def catalog(self, server: Server, streams: list[str] | None = None) -> Path:
+        path = OUT / f"catalog-{server.name}-{'all' if streams is None else len(streams)}.json"
+        config = self._write(f"config-{server.name}-discover.json", self.config(server))
+        done = subprocess.run([self.executable, "discover", "--config", str(config)], capture_output=True,
+                              timeout=300)
+        catalogs = [json.loads(line)["catalog"] for line in done.stdout.splitlines()
+                    if line.startswith(b'{"type":"CATALOG"')]
+        if not catalogs:
+            raise SystemExit(f"discover failed: {done.stdout[-2000:]!r} {done.stderr[-2000:]!r}")
+        path.write_text(json.dumps(configured_catalog(catalogs[0], streams)))
+        return path
+
+    def read(self, label: str, server: Server, catalog: Path, percent: int = 100, tag: str = "",
+             prefix: list[str] | None = None, timeout: float | None = 3 * 3600) -> Measured:
+        config = self._write(f"config-{server.name}-{percent}.json", self.config(server, percent))
+        cmd = [*(prefix or []), self.executable, "read", "--config", str(config), "--catalog", str(catalog)]
+        result = measure(label, cmd, "airbyte", OUT / f"connector-{server.name}{tag}.log", timeout=timeout,
+                         wrap_time=not prefix)
+        result.server = server.stats()
+        return result
+
+    @staticmethod
+    def _write(name: str, value: dict) -> Path:
+        path = OUT / name
+        path.write_text(json.dumps(value))
+        return path
+
+
+def ensure_venv(venv: Path, packages: list[str], check: str) -> Path:
+    """A virtualenv under bench/ with `packages`, created (from PyPI) if absent; returns its python."""
+    python = venv / "bin" / "python"
+    if python.exists() and subprocess.run([str(python), "-c", check], capture_output=True).returncode == 0:
+        return python
+    log(f"creating {venv.relative_to(ROOT)} with {' '.join(packages)} (PyPI) ...")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *packages],
+                   check=True)
+    return python
+
+
+def singer_read(server: Server, timeout: float) -> Measured:
+    python = ensure_venv(SINGER_VENV, [SINGER_PACKAGE],
+                         "import importlib.metadata as m; assert m.version('tap-kustomer') == '1.1.0'")
+    env = dict(os.environ, KUSTOMER_BASE_URL=server.url)
+    config = OUT / "singer-config.json"  # user_agent: the tap raises KeyError without it
+    config.write_text(json.dumps({"api_token": API_KEY, "start_date": "2000-01-01T00:00:00Z", "user_agent": "bench"}))
+    shim = [str(python), str(BENCH / "singer_shim.py"), "-c", str(config)]
+    done = subprocess.run([*shim, "--discover"], capture_output=True, env=env, timeout=300)
+    catalog = json.loads(done.stdout)
+    # Select every stream; order them smallest first (by the fake's sizes), so the tap finishes what it can
+    # before it meets a big stream whose ties it cannot page past.
+    for entry in catalog["streams"]:
+        for item in entry["metadata"]:
+            if item["breadcrumb"] == []:
+                item["metadata"]["selected"] = True
+    catalog["streams"].sort(key=lambda e: server.counts.get(e["tap_stream_id"], 0))
+    path = OUT / f"singer-catalog-{server.name}.json"
+    path.write_text(json.dumps(catalog))
+    server.reset()
+    result = measure("Singer tap-kustomer 1.1.0 (unthrottled)", [*shim, "--catalog", str(path)], "singer",
+                     OUT / f"singer-{server.name}.log", timeout=timeout, env=env)
+    result.server = server.stats()
+    return result
+
+
+def floor_read(python: str, server: Server, threads: int, streams: list[str]) -> Measured:
+    server.reset()
+    result = measure(f"raw floor (requests + orjson), {threads} thread{'s' * (threads > 1)}",
+                     [python, str(BENCH / "floor.py"), "--base-url", server.url, "--threads", str(threads),
+                      "--streams", ",".join(streams)], "raw", OUT / f"floor-{server.name}-{threads}.log")
+    result.server = server.stats()
+    try:
+        summary = json.loads(result.stdout_tail.strip().splitlines()[-1])
+        result.records = Counter({s: v["records"] for s, v in summary["streams"].items()})
+        result.errors = summary["errors"]
+    except (ValueError, IndexError) as error:
+        result.errors = [f"no summary from floor.py: {error!r}"]
+    return result
+
+
+# --- Profiling ----------------------------------------------------------------------------------------------------
+
+
+def profile(connector: Connector, server: Server, catalog: Path, seconds: float) -> tuple[Measured, list[str]]:
+    python = ensure_venv(TOOLS_VENV, ["-r", str(BENCH / "requirements.txt")],
+                         "import importlib.metadata as m; m.version('py-spy')")
+    py_spy = str(python.with_name("py-spy"))
+    raw = OUT / "profile.raw.txt"
+    raw.unlink(missing_ok=True)
+    server.reset()
+    # py-spy starts the connector as its child (attaching to a running process needs more privileges). Stopped
+    # with SIGINT after `seconds`: py-spy writes its samples and the connector exits.
+    prefix = [py_spy, "record", "--nonblocking", "--rate", "100", "--format", "raw", "--output", str(raw), "--"]
+    result = connector.read("source-kustomer under py-spy", server, catalog, tag="-profile", prefix=prefix,
+                            timeout=seconds or None)
+    return result, summarise_profile(raw)
+
+
+# Where the connector's time goes: the first rule (in this order) that matches any frame of a sample's stack.
+PROFILE_BUCKETS = [
+    ("startup: imports, manifest, building the streams", r"importlib|get_attributes_doc|yaml/|_create_source|"
+     r"model_to_component_factory|manifest_component_transformer|manifest_reference_resolver|pydantic|jsonschema|"
+     r"ConcurrentDeclarativeSource\.(__init__|streams|_group_streams)"),
+    ("JSON: each page parsed again by the paginator (CursorPaginationStrategy -> JsonDecoder)",
+     r"PaginationDecoderDecorator\.decode"),
+    ("JSON: each page parsed again by the error handler (response filters, stdlib json)",
+     r"HttpResponseFilter\.|JsonErrorMessageParser|DefaultErrorHandler\.interpret_response"),
+    ("records: orjson parse + flatten (components.JsonApiRecords)", r"JsonApiRecords\.|flatten \(.*components\.py"),
+    ("cursor: updatedAt parsed per record (client-side incremental filter, state observe)",
+     r"should_be_synced|state_converter|ConcurrentCursor\.observe|DatetimeParser|_strptime|MinMaxDatetime"),
+    ("Jinja interpolation (per page / per request)", r"jinja2/|/interpolation/"),
+    ("record pipeline glue (selector generators, Record objects, transformations)",
+     r"record_selector\.py|record_filter\.py|transformations/"),
+    ("HTTP: requests, urllib3, sockets, backoff", r"requests/|urllib3/|socket\.py|http/client\.py|ssl\.py"),
+    ("main thread: waiting on the record queue", r"Condition\.wait|Queue\.get"),
+    ("main thread: messages, state, serialisation, secret filter, print", r"airbyte_message_to_string|print_buffer|"
+     r"serpyco_rs/_main|filter_secrets|concurrent_read_processor|_handle_item|entrypoint\.py|run\.py"),
+]
+
+
+def summarise_profile(raw: Path, top: int = 12) -> list[str]:
+    """Sample shares per bucket above, and the functions with the most samples of their own."""
+    if not raw.exists():
+        return ["(py-spy wrote no profile: see bench/out/connector-*-profile.log)"]
+    own, buckets, total = Counter(), Counter(), 0
+    rules = [(label, re.compile(pattern)) for label, pattern in PROFILE_BUCKETS]
+
+    def name(frame: str) -> str:
+        m = re.match(r"(.*) \((.*?)(?::\d+)?\)$", frame)
+        function, path = (m[1], m[2]) if m else (frame, "")
+        path = re.sub(r".*/(site-packages|lib/python3\.\d+)/", "", path)
+        return f"{function} ({path})"
+
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        total += int(count)
+        own[name(stack.split(";")[-1])] += int(count)
+        buckets[next((label for label, rule in rules if rule.search(stack)), "other")] += int(count)
+    if not total:
+        return ["(empty profile)"]
+    lines = [f"{total:,} samples (100 Hz, every thread, idle threads excluded)", "",
+             "by component (first matching rule, in this order, over the whole stack):"]
+    lines += [f"  {buckets[label] / total:6.1%}  {label}" for label, _ in PROFILE_BUCKETS + [("other", "")]
+              if buckets[label]]
+    lines += ["", "functions with the most samples of their own (C code counts for its Python caller):"]
+    lines += [f"  {n / total:6.1%}  {f}" for f, n in own.most_common(top)]
+    (OUT / "profile.txt").write_text("\n".join(lines) + "\n")
+    return lines
+
+
+# --- Formatting ---------------------------------------------------------------------------------------------------
+
+
+def table(headers: list[str], rows: list[list]) -> str:
+    def cell(value) -> str:
+        return "" if value is None else str(value)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def f1(x) -> str:
+    return "" if x is None else f"{x:,.1f}"
+
+
+def n0(x) -> str:
+    return "" if x is None else f"{x:,.0f}"
+
+
+def ratio(a: float, b: float) -> float | None:
+    return a / b if a and b else None
+
+
+def status(result: Measured, expected: int | None = None) -> str:
+    if result.timed_out:
+        return "timed out"
+    if result.returncode:
+        return f"exit {result.returncode}, {len(result.errors)} errors"
+    if result.errors:
+        return f"{len(result.errors)} errors"
+    if expected is not None and result.total != expected:
+        return f"{result.total - expected:+,} records vs the data"
+    return "ok"
+
+
+def met(value: bool | None) -> str:
+    return "n/a" if value is None else ("yes" if value else "**no**")
+
+
+# --- Scenarios ----------------------------------------------------------------------------------------------------
+
+
+def throughput(args, python: str, connector: Connector, report: dict) -> None:
+    sizes = {"customers": args.customers, "conversations": args.conversations, "messages": args.messages}
+    server = Server(python, "main", sizes)
+    try:
+        all_streams = list(server.counts)
+        catalog_all = connector.catalog(server)
+        catalog_tap = connector.catalog(server, SINGER_STREAMS)
+        runs = []
+        server.reset()
+        log("throughput: source-kustomer, every stream ...")
+        runs.append(("all", connector.read("source-kustomer", server, catalog_all)))
+        for threads in (1, 2):
+            log(f"throughput: raw floor, {threads} thread(s) ...")
+            runs.append(("all", floor_read(python, server, threads, all_streams)))
+        server.reset()
+        log("throughput: source-kustomer, the tap's 9 streams ...")
+        runs.append(("tap", connector.read("source-kustomer", server, catalog_tap, tag="-9")))
+        log(f"throughput: Singer tap-kustomer (timeout {args.singer_timeout:.0f} s) ...")
+        runs.append(("tap", singer_read(server, args.singer_timeout)))
+        if args.profile:
+            log("profile: source-kustomer under py-spy, every stream ...")
+            report["profile"] = profile(connector, server, catalog_all, args.profile_seconds)
+        stats_counts = server.counts
+    finally:
+        server.stop()
+
+    rows = []
+    for which, r in runs:
+        streams = all_streams if which == "all" else SINGER_STREAMS
+        expected = sum(stats_counts[s] for s in streams)
+        pages = min_pages(r.server, streams)
+        singer = r.label.startswith("Singer")
+        records = f"{r.total:,}" + (f" ({sum(r.unique.values()):,} distinct)" if singer else "")
+        rows.append([r.label, len(streams), singer_status(r) if singer else status(r, expected),
+                     f1(r.wall), f1(r.first_record), records, n0(r.rate), n0(r.steady_rate),
+                     f"{r.server['api_requests']:,}", "" if singer else f"{pages:,}",
+                     "" if singer else f"{r.server['api_requests'] / pages - 1:+.1%}",
+                     f1(r.server["bytes"] / MB), f1(r.peak_rss_mb), f"{r.cpu_s / r.wall:.0%}" if r.wall else ""])
+    report["throughput_runs"] = runs
+    report["extra_requests"] = [runs[0][1].server["api_requests"] / min_pages(runs[0][1].server, all_streams) - 1,
+                                runs[3][1].server["api_requests"] / min_pages(runs[3][1].server, SINGER_STREAMS) - 1]
+    report["tables"].append((
+        f"Throughput: full refresh, {sizes['customers']:,} customers, {sizes['conversations']:,} conversations, "
+        f"{sizes['messages']:,} messages + small streams ({sum(stats_counts.values()):,} records)",
+        table(["client", "streams", "result", "wall s", "1st record s", "records", "records/s",
+               "records/s after 1st record", "requests", "min pages", "requests over min", "MB received",
+               "peak RSS MB", "CPU/wall"], rows)))
+
+    # Per stream: what the connector and the tap each delivered.
+    connector_tap, singer = runs[3][1], runs[4][1]
+    rows = [[s, f"{stats_counts[s]:,}", f"{connector_tap.records[s]:,}", f"{singer.records[s]:,}",
+             f"{singer.unique[s]:,}"] for s in sorted(SINGER_STREAMS, key=lambda s: stats_counts[s])]
+    report["tables"].append((
+        "Records per stream, source-kustomer vs the Singer tap (the tap searches, which sees only the last two "
+        "years, and re-emits boundary records)",
+        table(["stream", "in the data", "source-kustomer", "Singer emitted", "Singer distinct"], rows)))
+
+
+def singer_status(r: Measured) -> str:
+    if r.timed_out:
+        stalled = r.wall - (r.last_new or 0)
+        if r.last_new is not None and stalled > 5:
+            return (f"did not finish (loop on ties in {r.last_stream}: no new record in its last {stalled:.0f} s)")
+        return "did not finish in the timeout (still progressing)"
+    return "ok" if r.returncode == 0 else f"exit {r.returncode}"
+
+
+def ratelimit(args, python: str, connector: Connector, report: dict) -> None:
+    server = Server(python, "ratelimit", {"customers": args.rl_customers})
+    rows, runs = [], []
+    try:
+        catalog = connector.catalog(server)
+        streams = list(server.counts)
+        server.reset()
+        log("ratelimit: unthrottled baseline ...")
+        base = connector.read("no limit", server, catalog, percent=100, tag="-rl-base")
+        runs.append((None, 100, base))
+        for limit in args.rate_limits:
+            for percent in (100, 50):
+                server.reset({"rate_limit": limit, "rate_window": args.rate_window,
+                              "search_rate_limit": args.search_rate_limit})
+                log(f"ratelimit: {limit} per {args.rate_window:g} s, max_api_usage_percent {percent} ...")
+                runs.append((limit, percent, connector.read(f"{limit}/{args.rate_window:g}s at {percent}%", server,
+                                                            catalog, percent=percent, tag=f"-rl-{limit}-{percent}")))
+    finally:
+        server.stop()
+    pages = min_pages(base.server, streams)
+    expected = sum(server.counts.values())
+    worst = 0.0
+    for limit, percent, r in runs:
+        allowed = None if limit is None else limit * percent / 100 / args.rate_window  # requests per second
+        budget = None if allowed is None else pages / allowed
+        floor = max(budget or 0, base.wall)
+        per_window = None if limit is None else int(limit * percent / 100)
+        # Fixed windows: all but the last window's share must wait for their window to end.
+        windows_min = None if limit is None else (-(-pages // per_window) - 1) * args.rate_window
+        if budget:
+            worst = max(worst, r.wall / floor)
+        fake = r.server["fake"]
+        rows.append([
+            "none" if limit is None else f"{limit} / {args.rate_window:g} s", f"{percent}%",
+            "" if allowed is None else f"{allowed:.1f}", f"{pages:,}", f"{r.server['api_requests']:,}",
+            fake["rate_limited"], "" if per_window is None else f"{fake['max_per_window']} ({per_window})",
+            f1(r.wall), f1(budget), f1(windows_min), "" if not budget else f"{r.wall / budget:.2f}",
+            f"{r.wall / floor:.2f}",
+            r.pauses, status(r, expected), "; ".join(r.errors)[:200]])
+    report["rate_worst"] = worst or None
+    report["rate_runs"] = runs
+    report["tables"].append((
+        f"Rate-limited sync: {args.rl_customers:,} customers + small streams ({expected:,} records); the fake "
+        f"enforces the limit per fixed window and {args.search_rate_limit} searches per window",
+        table(["limit", "usage", "allowed req/s", "pages needed", "requests", "429s",
+               "most in one window (share)", "wall s", "budget min s", "window-bound min s", "wall / budget min",
+               "wall / max(budget min, unthrottled)", "pauses logged", "result", "errors"], rows)))
+
+
+def scaling(args, python: str, connector: Connector, report: dict) -> None:
+    runs = []
+    for customers in args.scale_customers:
+        server = Server(python, f"scale-{customers}", {"customers": customers})
+        try:
+            catalog = connector.catalog(server)
+            server.reset()
+            log(f"scaling: {customers:,} customers ...")
+            result = connector.read(f"{customers:,} customers", server, catalog, tag="-scale")
+            runs.append((customers, sum(server.counts.values()), result))
+        finally:
+            server.stop()
+    rows = [[f"{c:,}", f"{n:,}", status(r, n), f1(r.wall), f1(r.first_record), n0(r.rate), n0(r.steady_rate),
+             f"{r.server['api_requests']:,}", f1(r.peak_rss_mb)] for c, n, r in runs]
+    if len(runs) >= 2:
+        (c0, n0_, r0), (c1, n1, r1) = runs[0], runs[-1]
+        growth = r1.peak_rss_mb / r0.peak_rss_mb - 1
+        report["rss_growth"] = growth
+        steady = f"x{r1.steady_rate / r0.steady_rate:.2f}" if r1.steady_rate and r0.steady_rate else ""
+        rows.append([f"x{c1 / c0:g}", f"x{n1 / n0_:.1f}", "", f"x{r1.wall / r0.wall:.1f}", "",
+                     f"x{r1.rate / r0.rate:.2f}", steady, "", f"{growth:+.1%}"])
+    report["scale_runs"] = runs
+    report["tables"].append((
+        "Scaling: full refresh of every stream at two sizes (customers scaled, the other streams at their small "
+        "default sizes)",
+        table(["customers", "records", "result", "wall s", "1st record s", "records/s", "records/s after 1st record",
+               "requests", "peak RSS MB"], rows)))
+
+
+def targets(report: dict) -> str:
+    rows = []
+    runs = report.get("throughput_runs")
+    if runs:
+        connector_all, floor1, floor2, connector_tap, singer = (r for _, r in runs)
+        vs_singer = ratio(connector_tap.rate, singer.rate)
+        rows.append(["records/s >= 3x the Singer tap's (same 9 streams)",
+                     f"{n0(connector_tap.rate)} vs {n0(singer.rate)}: **x{vs_singer:.2f}**" if vs_singer else "n/a",
+                     met(vs_singer and vs_singer >= TARGET_VS_SINGER)])
+        best_floor = max(floor1.rate, floor2.rate)
+        vs_floor = ratio(connector_all.rate, best_floor)
+        rows.append(["records/s >= 0.5x the raw floor's (faster of 1 and 2 threads)",
+                     f"{n0(connector_all.rate)} vs {n0(best_floor)}: **x{vs_floor:.2f}**" if vs_floor else "n/a",
+                     met(vs_floor and vs_floor >= TARGET_VS_FLOOR)])
+        extra = report["extra_requests"]
+        rows.append(["requests <= 1% over the minimum pages (every stream / the 9 streams)",
+                     " / ".join(f"{e:+.2%}" for e in extra), met(max(extra) <= TARGET_EXTRA_REQUESTS)])
+    if report.get("rate_worst") is not None:
+        worst = report["rate_worst"]
+        rows.append(["rate-limited sync within 10% of the budget minimum (worst case; the minimum is the larger "
+                     "of pages / allowed rate and the unthrottled sync time)",
+                     f"wall / minimum up to {worst:.2f}", met(worst <= 1 + TARGET_RATE_SLACK)])
+    rss = [r.peak_rss_mb for key in ("throughput_runs", "rate_runs", "scale_runs")
+           for *_, r in report.get(key, []) if r.label.startswith("source-kustomer") or key != "throughput_runs"]
+    if rss:
+        rows.append(["peak RSS < 250 MB (every connector run)", f"max {max(rss):.0f} MB", met(max(rss) < TARGET_RSS_MB)])
+    if report.get("rss_growth") is not None:
+        rows.append(["peak RSS grows < 15% from the small to the large size", f"{report['rss_growth']:+.1%}",
+                     met(report["rss_growth"] < TARGET_RSS_GROWTH)])
+    return table(["target", "measured (same run)", "met"], rows)
+
+
+# --- Main ---------------------------------------------------------------------------------------------------------
+
+
+def find_connector(given: str | None) -> str:
+    candidates = [given] if given else [ROOT / ".venv/bin/source-kustomer", "/tmp/venv/bin/source-kustomer",
+                                        shutil.which("source-kustomer")]
+    for candidate in candidates:
+        if candidate and Path(candidate).exists():
+            python = Path(candidate).with_name("python")
+            if subprocess.run([str(python), "-c", "import source_kustomer, orjson, requests"],
+                              capture_output=True).returncode == 0:
+                return str(candidate)
+    raise SystemExit(f"no usable source-kustomer among {candidates}; pass --connector")
+
+
+def machine(python: str) -> list[str]:
+    versions = subprocess.run([python, "-c", "import sys, importlib.metadata as m; print(sys.version.split()[0]); "
+                                             "print(m.version('airbyte-cdk'))"],
+                              capture_output=True, text=True).stdout.split()
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    memory = next((int(line.split()[1]) // 1024 for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal")), None) if Path("/proc/meminfo").exists() else None
+    return [f"nproc {os.cpu_count()} ({cpu}), {memory:,} MB RAM, shared with other work" if memory else
+            f"nproc {os.cpu_count()}",
+            f"{platform.system()} {platform.release()}",
+            f"connector: Python {versions[0] if versions else '?'}, airbyte-cdk {versions[1] if len(versions) > 1 else '?'}",
+            f"peak RSS from {'/usr/bin/time -v' if GNU_TIME else 'os.wait4 rusage'}"]
+
+
+def write_results(report: dict, command: str, facts: list[str], started: float) -> str:
+    lines = ["# source-kustomer benchmark", "",
+             "Generated by `bench/run.py`; everything above the \"What we tried\" heading is rewritten by each run.",
+             "Ratios compare runs made side by side in the same run on a shared 2-core machine; the absolute numbers "
+             "are not claims about speed anywhere else.", "",
+             f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC} (the whole run took "
+             f"{(time.perf_counter() - started) / 60:.1f} min)",
+             f"- command: `{command}`", *[f"- {fact}" for fact in facts],
+             f"- load average (1 min) at the start {report['load'][0]:.1f}, at the end {os.getloadavg()[0]:.1f}: "
+             "other work shares this machine, so repeat a run before trusting a small difference", "",
+             "## Targets", "", targets(report), ""]
+    for title, body in report["tables"]:
+        lines += [f"## {title}", "", body, ""]
+    if report.get("profile"):
+        result, summary = report["profile"]
+        span = (f"its first {result.wall:.0f} s (stopped there)" if result.timed_out
+                else f"the whole sync ({result.wall:.1f} s)")
+        lines += ["## Profile of a full sync (py-spy, every stream)", "",
+                  f"Sampled over {span}, {result.total:,} records; raw stacks in bench/out/profile.raw.txt.", "",
+                  "```", *summary, "```", ""]
+    lines += ["## How it was measured", "",
+              "- Every client reads from the same fake (`bench/server.py`, its own process, orjson serialisation) "
+              "on 127.0.0.1; requests and bytes are counted by the server (response bodies).",
+              "- Wall time runs from process start to exit (startup and discovery included); records/s = records / "
+              "wall. \"1st record s\" is the startup part. CPU/wall above 100% means more than one core.",
+              "- \"No limit\" runs use a rate limit of 10^9: the fake always sends x-ratelimit-* headers (1,000 a "
+              "minute when none is set), and the connector obeys them.",
+              "- The Singer tap runs unthrottled and on the fake through bench/singer_shim.py; its streams are "
+              "ordered smallest first. It searches (which sees only records updated in the last two years), so it "
+              "reads fewer records than a full list; compare records/s, not totals.",
+              "- Budget minimum = pages needed / (limit x usage share / window), as a steady rate. The fake's "
+              "windows are fixed (a window opens at the first request after the last one closed), so a sync may "
+              "burst its share at each window's start: the window-bound minimum, (ceil(pages / share per window) - 1) "
+              "x window, is the least time that allows. The reset header is rounded up to the second, which can cost "
+              "up to a second per window. The rate-limit target compares the wall time with the larger of the budget "
+              "minimum and the unthrottled sync of the same data.", ""]
+    generated = "\n".join(lines)
+    tried = f"{TRIED_HEADING}\n\n"
+    if RESULTS.exists():
+        text = RESULTS.read_text()
+        if TRIED_HEADING in text:
+            tried = text[text.index(TRIED_HEADING):]
+    RESULTS.write_text(generated + "\n" + tried)
+    return generated
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int)
+    parser.add_argument("--conversations", type=int)
+    parser.add_argument("--messages", type=int)
+    parser.add_argument("--quick", action="store_true", help="small sizes everywhere (~a tenth), to check it works")
+    parser.add_argument("--scenarios", default="throughput,ratelimit,scaling")
+    parser.add_argument("--profile", action="store_true", help="also profile a full sync with py-spy")
+    parser.add_argument("--profile-seconds", type=float, default=90.0,
+                        help="stop the profiled sync after this long (0: let it finish)")
+    parser.add_argument("--singer-timeout", type=float, help="seconds (default 120; 30 with --quick)")
+    parser.add_argument("--rl-customers", type=int, help="customers of the rate-limited org (default 20,000)")
+    parser.add_argument("--rate-limits", default="600,100", help="requests per window to try (comma-separated)")
+    parser.add_argument("--rate-window", type=float, default=10.0, help="seconds")
+    parser.add_argument("--search-rate-limit", type=int, default=17, help="searches per window (100/min scaled)")
+    parser.add_argument("--scale-customers", help="two sizes, comma-separated (default 10000,200000)")
+    parser.add_argument("--connector", help="the source-kustomer executable (default: .venv, else /tmp/venv)")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    args.customers = args.customers or (5_000 if quick else 50_000)
+    args.conversations = args.conversations or (10_000 if quick else 100_000)
+    args.messages = args.messages or (30_000 if quick else 300_000)
+    args.singer_timeout = args.singer_timeout or (30.0 if quick else 120.0)
+    args.rl_customers = args.rl_customers or (2_000 if quick else 20_000)
+    args.rate_limits = [int(x) for x in args.rate_limits.split(",") if x]
+    args.scale_customers = [int(x) for x in (args.scale_customers or ("2000,40000" if quick else "10000,200000"))
+                            .split(",")]
+    scenarios = set(args.scenarios.split(","))
+
+    OUT.mkdir(exist_ok=True)
+    executable = find_connector(args.connector)
+    python = str(Path(executable).with_name("python"))
+    connector = Connector(executable)
+    command = shlex.join(["python", "bench/run.py", *(sys.argv[1:] if argv is None else argv)])
+    facts = machine(python) + [f"connector executable: {executable}"]
+    log(f"{command}\n  " + "\n  ".join(facts))
+    started = time.perf_counter()
+    report: dict = {"tables": [], "load": os.getloadavg()}
+    try:
+        for name, scenario in (("throughput", throughput), ("ratelimit", ratelimit), ("scaling", scaling)):
+            if name not in scenarios:
+                continue
+            try:
+                scenario(args, python, connector, report)
+            except Exception:  # one broken scenario still leaves the others' tables
+                log(f"{name} failed:\n{traceback.format_exc()}")
+                report["tables"].append((f"{name}: failed", f"```\n{traceback.format_exc()[-3000:]}```"))
+    finally:
+        for pgid in list(_children):
+            _signal_group(pgid, signal.SIGKILL)
+    print(write_results(report, command, facts, started))
+    log(f"wrote {RESULTS.relative_to(ROOT)} in {(time.perf_counter() - started) / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""The fake Kustomer API of integration_tests/fake_kustomer.py, served in its own process for the benchmark.
+
+    python bench/server.py [--port 0] [--sizes '{"customers": 50000}'] [--rate-limit N --rate-window S]
+
+Prints `READY <url>` once the dataset is built and the server listens. Besides the fake's own API it answers a
+side channel that the benchmark reads between runs (no authorization, never counted as API traffic):
+
+    GET  /bench/stats   requests and response-body bytes since the last reset, per route and status, the fake's
+                        Stats (429s sent, requests per rate-limit window), and the dataset's record counts and the
+                        minimum number of list pages each stream needs
+    POST /bench/reset   zero the counters and start a new rate-limit window; a JSON body {"faults": {...}} also
+                        replaces the Faults (keyword arguments of fake_kustomer.Faults)
+
+Two deliberate differences from `python -m integration_tests.fake_kustomer`, neither of which changes what the API
+answers: responses are serialised with orjson when it is installed (compact JSON; the stdlib's json.dumps costs
+~1 ms per 100-record page, which would make the server, not the client, the bottleneck of the raw floor), and the
+per-request log is cleared as it grows (a full sync makes thousands of requests; the counters above replace it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+import threading
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from integration_tests import fake_kustomer as fk  # noqa: E402  (the fake is imported, never edited)
+
+NO_LIMIT = 10**9  # what "no rate limit" means here: see `main`
+
+
+class _OrjsonDumps:
+    """Stands in for the `json` module inside fake_kustomer: orjson for dumps, the stdlib for everything else."""
+
+    def __init__(self):
+        import orjson
+
+        self._orjson = orjson
+
+    def dumps(self, value, **kwargs):
+        return self._orjson.dumps(value).decode() if not kwargs else json.dumps(value, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(json, name)
+
+
+def min_pages(dataset: fk.Dataset) -> dict[str, int]:
+    """The fewest GET list pages a full sync of each stream needs at the largest page sizes (100; users and teams
+    500): ceil(records / page size), and one page for an empty list. `kobjects` is one list per klass; reading them
+    also needs the klasses list, which is the `klasses` stream's own page."""
+    pages = {}
+    for stream, records in dataset.resources.items():
+        pages[stream] = max(1, math.ceil(len(records) / fk.MAX_PAGE_SIZE.get(stream, fk.DEFAULT_PAGE_SIZE)))
+    pages["kobjects"] = sum(max(1, math.ceil(len(r) / fk.DEFAULT_PAGE_SIZE)) for r in dataset.kobjects.values())
+    return pages
+
+
+def record_counts(dataset: fk.Dataset) -> dict[str, int]:
+    counts = {stream: len(records) for stream, records in dataset.resources.items()}
+    counts["kobjects"] = sum(map(len, dataset.kobjects.values()))
+    return counts
+
+
+_ID = re.compile(r"/[0-9a-f]{24}(?=/|$)")
+
+
+class BenchFake(fk.FakeKustomer):
+    """The fake plus the /bench side channel and byte counting."""
+
+    def __init__(self, *args, **kwargs):
+        self._bench_lock = threading.Lock()
+        self._zero()
+        super().__init__(*args, **kwargs)
+
+    def _zero(self) -> None:
+        self.bench_bytes = 0
+        self.bench_requests = 0
+        self.bench_routes: Counter = Counter()
+        self.bench_statuses: Counter = Counter()
+
+    def serve(self, method, path, query, authorization, body=b"", raw_query=""):
+        if path.startswith("/bench/"):
+            return self._bench(method, path, body)
+        reply = super().serve(method, path, query, authorization, body, raw_query)
+        sent = 0 if reply.reset else len(reply.body[: reply.cut])
+        route = f"{method} {_ID.sub('/<id>', path)}"
+        with self._bench_lock:
+            self.bench_requests += 1
+            self.bench_bytes += sent
+            self.bench_routes[route] += 1
+            self.bench_statuses["reset" if reply.reset else str(reply.status)] += 1
+        if len(self.requests_log) > 2000:  # nothing here reads it; a long sync would grow it without bound
+            with self._lock:
+                self.requests_log.clear()
+        return reply
+
+    def _bench(self, method, path, body) -> fk.Reply:
+        if method == "POST" and path == "/bench/reset":
+            spec = json.loads(body or b"{}")
+            if "faults" in spec:
+                self.faults = fk.Faults(**spec["faults"])  # also restarts the fault RNG from its seed
+            with self._lock:
+                self.stats = fk.Stats()
+                self.requests_log.clear()
+            with self._bench_lock:
+                self._zero()
+            payload = {"ok": True}
+        elif method == "GET" and path == "/bench/stats":
+            with self._lock:
+                stats = {"requests": self.stats.requests, "rate_limited": self.stats.rate_limited,
+                         "faults": dict(self.stats.faults), "windows": len(self.stats.windows),
+                         "max_per_window": self.stats.max_per_window,
+                         "max_searches_per_window": self.stats.max_searches_per_window}
+            with self._bench_lock:
+                payload = {"api_requests": self.bench_requests, "bytes": self.bench_bytes,
+                           "routes": dict(self.bench_routes), "statuses": dict(self.bench_statuses), "fake": stats,
+                           "faults": {"rate_limit": self.faults.rate_limit, "rate_window": self.faults.rate_window,
+                                      "search_rate_limit": self.faults.search_rate_limit},
+                           "records": record_counts(self.dataset), "min_pages": min_pages(self.dataset)}
+        else:
+            return fk.Reply(404, {"Content-Type": fk.JSON_TYPE}, b'{"errors":[{"status":404}]}')
+        return fk.Reply(200, {"Content-Type": fk.JSON_TYPE}, json.dumps(payload).encode())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0: any free port (printed on the READY line)")
+    parser.add_argument("--sizes", default="{}", help="JSON object of Dataset sizes; unnamed streams keep defaults")
+    parser.add_argument("--seed", type=int, default=7)
+    # The fake always sends x-ratelimit-* headers; with rate_limit None they announce 1,000 a minute, which the
+    # connector (rightly) obeys. "No rate limit" here is therefore a limit nothing reaches.
+    parser.add_argument("--rate-limit", type=int, default=NO_LIMIT)
+    parser.add_argument("--rate-window", type=float, default=60.0)
+    parser.add_argument("--search-rate-limit", type=int)
+    parser.add_argument("--stdlib-json", action="store_true", help="serialise with json.dumps like the plain fake")
+    args = parser.parse_args(argv)
+
+    if not args.stdlib_json:
+        try:
+            fk.json = _OrjsonDumps()
+        except ImportError:
+            print("orjson not installed: serving with the stdlib json", file=sys.stderr)
+    faults = fk.Faults(rate_limit=args.rate_limit, rate_window=args.rate_window,
+                       search_rate_limit=args.search_rate_limit)
+    dataset = fk.Dataset(json.loads(args.sizes), seed=args.seed)
+    fake = BenchFake(dataset, host=args.host, port=args.port, faults=faults).start()
+    print(f"READY {fake.url} {json.dumps(record_counts(dataset))}", flush=True)
+    try:
+        fake._thread.join()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()
