@@ -1,4 +1,5 @@
-# `make demo` sets up .venv and reads every stream from the local fake Kustomer API; `make test` runs every test.
+# `make demo` sets up .venv and reads every stream from the local fake Kustomer API; `make test` runs every test:
+# pytest (unit, integration, standard suite, PyAirbyte), then the Docker image built and run without a daemon.
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
@@ -18,6 +19,7 @@ demo: install
 
 test: install
 	$(PY) -m pytest
+	bash image/build_and_run.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

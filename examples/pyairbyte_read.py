@@ -9,6 +9,7 @@ PyAirbyte and the connector live in separate virtualenvs: PyAirbyte from integra
 SOURCE_KUSTOMER names the connector command (default: .venv/bin/source-kustomer, else source-kustomer on PATH).
 The cache is ./.cache (AIRBYTE_CACHE_ROOT moves it): later runs read only what changed. --demo uses a temporary one.
 """
+import atexit
 import os
 import shutil
 import sys
@@ -19,6 +20,7 @@ REPO, DEMO = Path(__file__).resolve().parents[1], "--demo" in sys.argv[1:]
 os.environ.setdefault("AIRBYTE_OFFLINE_MODE", "1")  # a local connector: no download of Airbyte's connector registry
 if DEMO:
     os.environ["AIRBYTE_CACHE_ROOT"] = tempfile.mkdtemp(prefix="pyairbyte-demo-")
+    atexit.register(shutil.rmtree, os.environ["AIRBYTE_CACHE_ROOT"], True)
 import airbyte as ab  # noqa: E402  (after the environment: PyAirbyte reads it on import)
 
 EXECUTABLE = os.environ.get("SOURCE_KUSTOMER") or (
