@@ -219,12 +219,24 @@ class OncePerRestart(RecordFilter):
             yield record
 
 
+class _ParsedJson:
+    def decode(self, response: requests.Response) -> Iterable[Any]:
+        try:
+            yield response.json()
+        except ValueError:
+            yield {}
+
+
 @dataclass
 class NextLink(CursorPaginationStrategy):
     """Follows `links.next` (a relative `/v1/...` path) on the configured API host, and nowhere else.
 
     The returned token is an absolute URL on `config.api_url`, so the API key is only ever sent there.
     """
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        super().__post_init__(parameters)
+        self.decoder = _ParsedJson()  # the page `parse_once` parsed already, not parsed again for one link
 
     def next_page_token(self, response: Any, last_page_size: int, last_record: Any, *args: Any, **kwargs: Any) -> Any:
         link = super().next_page_token(response, last_page_size, last_record, *args, **kwargs)
