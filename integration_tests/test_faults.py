@@ -110,3 +110,10 @@ def test_each_kind_of_fault_is_retried(kind):
         assert server.stats.faults[kind] >= 1
         for stream in streams:
             assert sorted(r["id"] for r in run.records(stream)) == sorted(expected_ids(server, stream))
+
+
+def test_a_slow_api_is_only_slower():
+    with FakeKustomer(Dataset(SMALL), faults=Faults(latency=0.05)) as server:
+        run = read(server, ["customers", "tags"])
+        assert run.returncode == 0 and not run.errors()
+        assert sorted(r["id"] for r in run.records("customers")) == sorted(expected_ids(server, "customers"))
