@@ -17,7 +17,12 @@ One run, everything side by side on the same machine (ratios mean something; abs
                synced with max_api_usage_percent 100 and 50, against the minimum the allowed share permits
 3. scaling     full syncs at two sizes (default 10,000 and 200,000 customers, the other streams at their small
                default sizes): how wall time and peak RSS grow
-   --profile   one more full sync of scenario 1 under py-spy (bench/.venv-tools), summarised to hot spots
+   --profile   one more full sync of scenario 1 under py-spy (bench/.venv-tools, created from PyPI on first use),
+               stopped after --profile-seconds (default 90), summarised by component and by function
+
+The connector is whichever source-kustomer --connector names (default: .venv's, else /tmp/venv's). An editable
+install runs the working tree as it is at each run, so every connector run records a fingerprint of the code and
+the results say if it changed during the benchmark.
 
 Measured per run: wall time (process start to exit, startup included), records (RECORD lines counted as they
 stream by; nothing is kept), requests and response-body bytes (counted by the server, bench/server.py),
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -177,6 +183,17 @@ def _signal_group(pgid: int, sig: int) -> None:
         pass
 
 
+def _client_pids(wrapper: int) -> list[int]:
+    """The children of a wrapper process (GNU time, py-spy): the client; the wrapper itself if none is found."""
+    pids = []
+    for children in Path(f"/proc/{wrapper}/task").glob("*/children"):
+        try:
+            pids += [int(pid) for pid in children.read_text().split()]
+        except OSError:
+            pass
+    return pids or [wrapper]
+
+
 def measure(label: str, cmd: list[str], mode: str, log_path: Path, timeout: float | None = None,
             env: dict | None = None, wrap_time: bool = True) -> Measured:
     """Runs `cmd` in its own process group, counting its stdout; wall time, peak RSS and CPU of the process."""
@@ -185,6 +202,7 @@ def measure(label: str, cmd: list[str], mode: str, log_path: Path, timeout: floa
     if GNU_TIME and wrap_time:
         rss_file = OUT / f".time-{os.getpid()}.txt"
         cmd = [GNU_TIME, "-v", "-o", str(rss_file), *cmd]
+    wrapped = rss_file is not None or not wrap_time  # not wrap_time: the caller's command is itself a wrapper
     with open(log_path, "wb") as stderr:
         started = time.perf_counter()
         process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, env=env, start_new_session=True)
@@ -199,9 +217,16 @@ def measure(label: str, cmd: list[str], mode: str, log_path: Path, timeout: floa
     reader.start()
     timers: list[threading.Timer] = []
 
-    def stop() -> None:  # SIGINT first: GNU time ignores it and still reports; Python children exit on it
+    def stop() -> None:
+        # SIGTERM to the client itself, not to a wrapper: GNU time then still reports, and py-spy writes its
+        # samples when its child exits. (SIGINT would not do: a benchmark started in the background by a
+        # non-interactive shell passes SIGINT on as ignored.)
         result.timed_out = True
-        _signal_group(process.pid, signal.SIGINT)
+        for pid in _client_pids(process.pid) if wrapped else [process.pid]:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         timers.append(threading.Timer(15, _signal_group, (process.pid, signal.SIGKILL)))
         timers[-1].start()
 
@@ -281,9 +306,31 @@ def min_pages(stats: dict, streams: list[str]) -> int:
 # --- The three clients -------------------------------------------------------------------------------------------
 
 
+def code_fingerprint(package: Path) -> str:
+    """A hash of the connector's package files, then git HEAD (+dirty): others may change the code while this runs.
+    Runs are comparable when the hash (the first word) is the same."""
+    digest = hashlib.sha1()
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and path.suffix in (".py", ".yaml", ".yml", ".json"):
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    git = ["git", "-C", str(package.parent)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run([*git, "status", "--porcelain", "--", "."], capture_output=True, text=True,
+                           cwd=package).stdout.strip()
+    return f"{digest.hexdigest()[:10]} (git {head or '?'}{' + uncommitted changes' if dirty else ''})"
+
+
 class Connector:
     def __init__(self, executable: str):
         self.executable = executable
+        python = str(Path(executable).with_name("python"))
+        where = subprocess.run([python, "-c", "import source_kustomer; print(source_kustomer.__file__)"],
+                               capture_output=True, text=True).stdout.strip()
+        self.package = Path(where).parent if where else None
+        self.codes: list[tuple[str, str]] = []  # (run, code fingerprint) of every read
+
+    def fingerprint(self) -> str:
+        return code_fingerprint(self.package) if self.package else "unknown"
 
     def config(self, server: Server, percent: int = 100) -> dict:
         return {"organization": "acme", "api_key": API_KEY, "base_url": server.url, "max_api_usage_percent": percent}
@@ -304,8 +351,12 @@ class Connector:
              prefix: list[str] | None = None, timeout: float | None = 3 * 3600) -> Measured:
         config = self._write(f"config-{server.name}-{percent}.json", self.config(server, percent))
         cmd = [*(prefix or []), self.executable, "read", "--config", str(config), "--catalog", str(catalog)]
+        before = self.fingerprint()
         result = measure(label, cmd, "airbyte", OUT / f"connector-{server.name}{tag}.log", timeout=timeout,
                          wrap_time=not prefix)
+        after = self.fingerprint()
+        same = before.split()[0] == after.split()[0]
+        self.codes.append((f"{label} ({server.name}{tag})", before if same else f"{before} -> {after}"))
         result.server = server.stats()
         return result
 
@@ -391,18 +442,20 @@ PROFILE_BUCKETS = [
     ("startup: imports, manifest, building the streams", r"importlib|get_attributes_doc|yaml/|_create_source|"
      r"model_to_component_factory|manifest_component_transformer|manifest_reference_resolver|pydantic|jsonschema|"
      r"ConcurrentDeclarativeSource\.(__init__|streams|_group_streams)"),
-    ("JSON: each page parsed again by the paginator (CursorPaginationStrategy -> JsonDecoder)",
-     r"PaginationDecoderDecorator\.decode"),
-    ("JSON: each page parsed again by the error handler (response filters, stdlib json)",
+    ("records: the connector's own parse of each page + flatten (components: parse_once, JsonApiRecords; orjson)",
+     r"parse_once|JsonApiRecords\.|flatten \(.*components\.py"),
+    ("paginator: next link (CursorPaginationStrategy decodes the page again, interpolates cursor_value)",
+     r"PaginationDecoderDecorator\.decode|NextLink\.next_page_token|CursorPaginationStrategy"),
+    ("error handler: response filters parse the page again (stdlib json)",
      r"HttpResponseFilter\.|JsonErrorMessageParser|DefaultErrorHandler\.interpret_response"),
-    ("records: orjson parse + flatten (components.JsonApiRecords)", r"JsonApiRecords\.|flatten \(.*components\.py"),
     ("cursor: updatedAt parsed per record (client-side incremental filter, state observe)",
      r"should_be_synced|state_converter|ConcurrentCursor\.observe|DatetimeParser|_strptime|MinMaxDatetime"),
-    ("Jinja interpolation (per page / per request)", r"jinja2/|/interpolation/"),
+    ("Jinja interpolation (other)", r"jinja2/|/interpolation/"),
     ("record pipeline glue (selector generators, Record objects, transformations)",
      r"record_selector\.py|record_filter\.py|transformations/"),
+    ("hand-off of records from the workers to the main thread (Queue.put)", r"Queue\.put"),
     ("HTTP: requests, urllib3, sockets, backoff", r"requests/|urllib3/|socket\.py|http/client\.py|ssl\.py"),
-    ("main thread: waiting on the record queue", r"Condition\.wait|Queue\.get"),
+    ("main thread: waiting on the record queue (idle, sampled as busy)", r"Condition\.wait|Queue\.get"),
     ("main thread: messages, state, serialisation, secret filter, print", r"airbyte_message_to_string|print_buffer|"
      r"serpyco_rs/_main|filter_secrets|concurrent_read_processor|_handle_item|entrypoint\.py|run\.py"),
 ]
@@ -579,17 +632,18 @@ def ratelimit(args, python: str, connector: Connector, report: dict) -> None:
         per_window = None if limit is None else int(limit * percent / 100)
         # Fixed windows: all but the last window's share must wait for their window to end.
         windows_min = None if limit is None else (-(-pages // per_window) - 1) * args.rate_window
-        if budget:
-            worst = max(worst, r.wall / floor)
+        if budget and budget >= base.wall:  # the budget binds: the target is about these runs
+            worst = max(worst, r.wall / budget)
         fake = r.server["fake"]
         rows.append([
             "none" if limit is None else f"{limit} / {args.rate_window:g} s", f"{percent}%",
             "" if allowed is None else f"{allowed:.1f}", f"{pages:,}", f"{r.server['api_requests']:,}",
             fake["rate_limited"], "" if per_window is None else f"{fake['max_per_window']} ({per_window})",
-            f1(r.wall), f1(budget), f1(windows_min), "" if not budget else f"{r.wall / budget:.2f}",
+            f1(r.wall), f1(budget), f1(windows_min),
+            "" if not budget else f"{r.wall / budget:.2f}" + ("" if budget >= base.wall else " (not binding)"),
             f"{r.wall / floor:.2f}",
             r.pauses, status(r, expected), "; ".join(r.errors)[:200]])
-    report["rate_worst"] = worst or None
+    report["rate_worst"] = worst or None  # None: no run where the budget binds
     report["rate_runs"] = runs
     report["tables"].append((
         f"Rate-limited sync: {args.rl_customers:,} customers + small streams ({expected:,} records); the fake "
@@ -647,9 +701,9 @@ def targets(report: dict) -> str:
                      " / ".join(f"{e:+.2%}" for e in extra), met(max(extra) <= TARGET_EXTRA_REQUESTS)])
     if report.get("rate_worst") is not None:
         worst = report["rate_worst"]
-        rows.append(["rate-limited sync within 10% of the budget minimum (worst case; the minimum is the larger "
-                     "of pages / allowed rate and the unthrottled sync time)",
-                     f"wall / minimum up to {worst:.2f}", met(worst <= 1 + TARGET_RATE_SLACK)])
+        rows.append(["rate-limited sync within 10% of the budget minimum (worst run where the budget binds, i.e. "
+                     "pages / allowed rate exceeds the unthrottled sync time)",
+                     f"wall / budget min up to {worst:.2f}", met(worst <= 1 + TARGET_RATE_SLACK)])
     rss = [r.peak_rss_mb for key in ("throughput_runs", "rate_runs", "scale_runs")
            for *_, r in report.get(key, []) if r.label.startswith("source-kustomer") or key != "throughput_runs"]
     if rss:
@@ -690,6 +744,15 @@ def machine(python: str) -> list[str]:
             f"peak RSS from {'/usr/bin/time -v' if GNU_TIME else 'os.wait4 rusage'}"]
 
 
+def code_lines(report: dict) -> list[str]:
+    codes = report.get("codes") or []
+    distinct = list(dict.fromkeys(code.split()[0] for _, code in codes))
+    if len(distinct) <= 1:
+        return [f"- connector code (hash of its package files, git state): {codes[0][1] if codes else 'n/a'}"]
+    return ["- **the connector's code changed during this benchmark** (others work in the same tree): compare only "
+            "runs with the same code;", *[f"  - {run}: {code}" for run, code in codes]]
+
+
 def write_results(report: dict, command: str, facts: list[str], started: float) -> str:
     lines = ["# source-kustomer benchmark", "",
              "Generated by `bench/run.py`; everything above the \"What we tried\" heading is rewritten by each run.",
@@ -697,7 +760,7 @@ def write_results(report: dict, command: str, facts: list[str], started: float) 
              "are not claims about speed anywhere else.", "",
              f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC} (the whole run took "
              f"{(time.perf_counter() - started) / 60:.1f} min)",
-             f"- command: `{command}`", *[f"- {fact}" for fact in facts],
+             f"- command: `{command}`", *[f"- {fact}" for fact in facts], *code_lines(report),
              f"- load average (1 min) at the start {report['load'][0]:.1f}, at the end {os.getloadavg()[0]:.1f}: "
              "other work shares this machine, so repeat a run before trusting a small difference", "",
              "## Targets", "", targets(report), ""]
@@ -714,7 +777,12 @@ def write_results(report: dict, command: str, facts: list[str], started: float) 
               "- Every client reads from the same fake (`bench/server.py`, its own process, orjson serialisation) "
               "on 127.0.0.1; requests and bytes are counted by the server (response bodies).",
               "- Wall time runs from process start to exit (startup and discovery included); records/s = records / "
-              "wall. \"1st record s\" is the startup part. CPU/wall above 100% means more than one core.",
+              "wall. \"1st record s\" is the startup part.",
+              "- CPU/wall is the client's CPU time over its wall time (above 100%: more than one core). The connector "
+              "is CPU-bound here, so well under ~95% means it waited: on the fake server or for a core that other "
+              "work on the machine had.",
+              "- The raw floor is bounded by the fake server (Python's http.server) more than by its own client (see "
+              "its CPU/wall), so the real floor is faster still: the connector/floor ratio flatters the connector.",
               "- \"No limit\" runs use a rate limit of 10^9: the fake always sends x-ratelimit-* headers (1,000 a "
               "minute when none is set), and the connector obeys them.",
               "- The Singer tap runs unthrottled and on the fake through bench/singer_shim.py; its streams are "
@@ -786,6 +854,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         for pgid in list(_children):
             _signal_group(pgid, signal.SIGKILL)
+    report["codes"] = connector.codes
     print(write_results(report, command, facts, started))
     log(f"wrote {RESULTS.relative_to(ROOT)} in {(time.perf_counter() - started) / 60:.1f} min")
 
