@@ -99,7 +99,7 @@ class SourceKustomer(ConcurrentDeclarativeSource):
             return _failed(f"{host} redirects elsewhere (HTTP {status}); set `base_url` to the API host itself.")
         if status == 403:
             return _failed(
-                f"Kustomer refused the key (HTTP 403). If the key has an IP restriction, allow this machine's address."
+                "Kustomer refused the key (HTTP 403). If the key has an IP restriction, allow this machine's address."
             )
         return _failed(f"Kustomer answered HTTP {status} at {host}; it may be busy or down, try again later.")
 
