@@ -23,7 +23,7 @@ import requests
 
 API_KEY = "test-api-key"  # integration_tests.fake_kustomer.API_KEY
 LISTS = ["messages", "conversations", "customers", "users", "notes", "companies", "shortcuts", "tags", "teams",
-         "brands", "klasses"]  # rough size order, so the biggest lists start first
+         "brands", "routing/queues", "satisfaction", "klasses"]  # rough size order, so the biggest lists start first
 
 
 def read_list(session: requests.Session, base_url: str, path: str, keep: list | None = None) -> tuple[int, int, int]:

@@ -46,17 +46,30 @@ WRONG_REGION_KEY = "wrong-region-key"  # a valid-looking key of an org that live
 # Record counts; each `kobject.<klassName>` key defines one klass and how many kobjects it holds.
 DEFAULT_SIZES: dict[str, int] = {
     "customers": 250, "companies": 120, "conversations": 300, "messages": 650, "notes": 180, "users": 520,
-    "teams": 15, "tags": 140, "brands": 3, "shortcuts": 110,
+    "teams": 15, "tags": 140, "brands": 3, "shortcuts": 110, "routing/queues": 4, "satisfaction": 2, "audit-logs": 120,
     "kobject.order": 230, "kobject.subscription": 40, "kobject.return-request": 0,
 }
-UNSCALED = {"teams", "brands"}  # configuration-like streams keep their size under --scale
+UNSCALED = {"teams", "brands", "routing/queues", "satisfaction"}  # configuration-like streams keep their size under --scale
 
 STREAM_TYPES = {  # list endpoint (URL plural) -> JSON:API type
     "customers": "customer", "conversations": "conversation", "messages": "message", "notes": "note",
     "users": "user", "teams": "team", "tags": "tag", "brands": "brand", "shortcuts": "shortcut",
-    "companies": "company", "klasses": "klass",
+    "companies": "company", "klasses": "klass", "routing/queues": "queue", "satisfaction": "satisfaction",
 }
-PLURALS = {t: s for s, t in STREAM_TYPES.items()} | {"org": "orgs", "queue": "routing/queues"}
+PLURALS = {t: s for s, t in STREAM_TYPES.items()} | {"org": "orgs"}
+# Custom attributes (GET /v1/metadata/<resource>): name -> metadata `type`. The records' `custom` keys follow these;
+# an entry with `deletedAt` is an attribute removed from the org, which the data no longer has.
+METADATA = {
+    "customer": {"totalSpentNum": "number", "vipBool": "boolean", "tierStr": "string", "notesTxt": "text",
+                 "lastOrderAt": "date", "loyaltyIdStr": {"type": "string", "deletedAt": "2022-05-01T00:00:00.000Z"}},
+    "conversation": {"orderNumberStr": "string", "refundBool": "boolean", "contactReasonTree": "tree"},
+    "message": {},
+    "company": {"industryStr": "string", "seatsNum": "number", "websiteUrl": "url"},
+}
+# Custom attributes of each klass's kobjects (metadata resource `kobject.<klass>`); klasses not named: DEFAULT_KLASS.
+KLASS_FIELDS = {"subscription": {"planStr": "string", "seatsNum": "number", "renewsAt": "date", "activeBool": "boolean"}}
+DEFAULT_KLASS = {"statusStr": "string", "amountNum": "number"}
+AUDIT_OBJECTS = ("conversation", "customer", "message")  # whose updates the seeded audit log records
 MAX_PAGE_SIZE = {"users": 500, "teams": 500}  # every other list: 100
 DEFAULT_PAGE_SIZE = 100
 MAX_SEARCH_PAGE_SIZE = 500
@@ -127,7 +140,8 @@ def scaled_sizes(scale: float) -> dict[str, int]:
 # --- Faults ---------------------------------------------------------------------------------------------------------
 
 FAULT_KINDS = ("500", "502", "503", "reset", "truncated", "html")
-LIST_NAMES = (*STREAM_TYPES, "kobjects", "search")  # what forbidden / off_host_next / redirect name
+# What forbidden / off_host_next / redirect name.
+LIST_NAMES = (*STREAM_TYPES, "kobjects", "search", "metadata", "audit-logs", "conversation-times")
 SEARCH_PATHS = ("/v1/customers/search", "/v1/customers/archive/search")
 ELSEWHERE = "http://evil.example.invalid:9"  # .invalid never resolves, and nothing listens on port 9 (discard)
 DEFAULT_RATE_LIMIT = 1000  # the headers' limit when none is enforced (Kustomer Enterprise: 1,000 per 60 s)
@@ -218,6 +232,10 @@ def list_name(method: str, path: str) -> str | None:
         return None
     if m := re.fullmatch(rf"/v1/({'|'.join(STREAM_TYPES)})(?:/[0-9a-f]{{24}})?", path):
         return m[1]
+    if m := re.fullmatch(r"/v1/(metadata|audit-logs)(?:/.*)?", path):
+        return m[1]
+    if re.fullmatch(r"/v1/conversations/[0-9a-f]{24}/times", path):
+        return "conversation-times"
     return "kobjects" if re.fullmatch(r"/v1/klasses/[^/]+(?:/[0-9a-f]{24})?", path) else None
 
 
@@ -315,14 +333,80 @@ class Dataset:
         return {"type": type_, "id": id_, "attributes": attrs | stamps,
                 "relationships": {"org": rel("org", self.org_id)} | rels, "links": {"self": f"{path}/{id_}"}}
 
-    @staticmethod
-    def _derive(stream: str, record: dict) -> None:
+    def _derive(self, stream: str, record: dict) -> None:
         """Fields computed from a record's own timestamps, which _resource adds after build()."""
         attrs = record["attributes"]
         if stream == "messages":
             attrs["sentAt"] = attrs["createdAt"]
         elif stream == "conversations":
             attrs["endedAt"] = attrs["modifiedAt"] if attrs["ended"] else None
+            # A CSAT survey on some conversations; its own generator leaves the conversation's attributes alone.
+            rng = random.Random(f"{self.seed}/csat/{record['id']}")
+            if rng.random() < 0.4 and self.resources.get("satisfaction"):
+                status = rng.choice(["rated", "rated", "commented", "offered", "unresponded"])
+                rating = rng.randint(1, 5) if status in ("rated", "commented") else None
+                attrs["satisfaction"] = rating
+                attrs["satisfactionLevel"] = {
+                    "form": rng.choice(self.resources["satisfaction"])["id"], "formResponse": f"{rng.getrandbits(96):024x}",
+                    "status": status, "rating": rating, "score": None if rating is None else int(rating >= 4),
+                    "firstAnswer": "Quick and kind, thanks!" if status == "commented" else None,
+                    "channel": attrs["channels"][0], "sentAt": attrs["modifiedAt"],
+                    "createdAt": attrs["createdAt"], "updatedAt": attrs["modifiedAt"]}
+
+    def custom(self, rng: random.Random, fields: dict) -> dict:
+        """Values for custom attributes, by their type suffix."""
+        values = {}
+        for name, type_ in fields.items():
+            if isinstance(type_, dict):  # a deleted attribute: no longer in the data
+                continue
+            if name.endswith("Num"):
+                values[name] = round(rng.uniform(5, 900), 2)
+            elif name.endswith("Bool"):
+                values[name] = rng.random() < 0.5
+            elif name.endswith("At"):
+                values[name] = iso(rng.randrange(UPDATED_FROM, UPDATED_TO))
+            else:
+                values[name] = rng.choice(["new", "shipped", "cancelled"])
+        return values
+
+    def metadata(self, resource: str) -> dict | None:
+        """GET /v1/metadata/<resource>: every custom attribute with its `type`, as Kustomer describes them."""
+        klass = resource.removeprefix("kobject.")
+        fields = METADATA.get(resource) if klass == resource else KLASS_FIELDS.get(klass, DEFAULT_KLASS)
+        if fields is None or (klass != resource and klass not in self.kobjects):
+            return None
+        properties = {name: (type_ if isinstance(type_, dict) else {"type": type_}) | {
+            "displayName": re.sub(r"(Str|Txt|Num|At|Bool|Url|Tree)$", "", name).title(),
+            "updatedAt": iso(ORG_CREATED), "modifiedAt": iso(ORG_CREATED)} for name, type_ in fields.items()}
+        return {"type": "metadata", "id": self.org_id, "attributes": {"properties": properties},
+                "relationships": {"org": rel("org", self.org_id)}, "links": {"self": f"/v1/metadata/{resource}"}}
+
+    def conversation_times(self, conversation: dict) -> list[dict]:
+        """GET /v1/conversations/<id>/times: the agents' handle sessions on a conversation (0 to 3), in seconds."""
+        rng = random.Random(f"{self.seed}/times/{conversation['id']}")
+        attrs, rels = conversation["attributes"], conversation["relationships"]
+        start = parse_stamp(attrs["createdAt"]) // 1000
+        times = []
+        for n in range(rng.randint(0, 3)):
+            at = iso(start + rng.randrange(1, 86400_000))
+            times.append({"type": "conversation_time", "id": f"{int(conversation['id'], 16) ^ (n + 1) << 92:024x}",
+                          "attributes": {"createdAt": at, "handleAt": at, "handleTime": rng.randint(20, 1800),
+                                         "messageAt": at, "messageTime": rng.randint(0, 600),
+                                         "channels": attrs["channels"], "assignedUsers": attrs["assignedUsers"],
+                                         "assignedTeams": attrs["assignedTeams"], "createdByTeams": []},
+                          "relationships": {"org": rel("org", self.org_id), "conversation": rel("conversation", conversation["id"]),
+                                            "customer": rels["customer"], "createdBy": rel("user", rng.choice(self.user_ids))}})
+        return times
+
+    def _log_event(self, type_: str, id_: str, verb: str, stamp: str, changes: dict | None = None) -> None:
+        """One audit-log entry (newest last): Kustomer's `kustomer.<type>.<verb>` events."""
+        second = parse_stamp(stamp) // 1_000_000
+        self.audit_logs.append({"type": "audit_log", "id": f"{second:08x}{0xadd17:010x}{len(self.audit_logs):06x}",
+                                "attributes": {"eventName": f"kustomer.{type_}.{verb}", "eventVerb": verb,
+                                               "org": self.org_id, "userId": self.machine_user["id"], "userType": "user",
+                                               "objectId": id_, "objectType": type_, "client": "api", "ip": None,
+                                               "changes": changes or {}, "createdAt": stamp, "publishedAt": stamp},
+                                "relationships": {"org": rel("org", self.org_id)}})
 
     def _audit(self, rng: random.Random, p: float = 0.5) -> dict:
         """createdBy/modifiedBy on some records."""
@@ -336,7 +420,6 @@ class Dataset:
     def _build(self) -> None:  # streams in dependency order: relationships point at records that already exist
         res = self.resources
         self.org_id, self.token_id = self._ids([ORG_CREATED // 1000] * 2)
-        self.queue_ids = self._ids([ORG_CREATED // 1000] * 4)  # queues are referenced but not served
         self.org = {"type": "org", "id": self.org_id, "links": {"self": f"/v1/orgs/{self.org_id}"},
                     "attributes": {"name": "acme", "displayName": "Acme Inc", "createdAt": iso(ORG_CREATED),
                                    "updatedAt": iso(ORG_CREATED)}}
@@ -368,8 +451,17 @@ class Dataset:
             "isPrivate": rng.random() < 0.2, "deleted": rng.random() < 0.05, "rev": rng.randint(1, 5)}, self._audit(rng)))
         res["companies"] = self._make("companies", lambda rng, i, id_: ({
             "name": f"{rng.choice(LAST)} {rng.choice(['LLC', 'Ltd', 'GmbH', 'Inc'])}", "externalId": f"co-{i:04d}",
-            "domains": [f"company{i}.example"], "emails": [], "phones": [], "tags": [], "rev": rng.randint(1, 9)},
-            self._audit(rng, 0.3)))
+            "domains": [f"company{i}.example"], "emails": [], "phones": [], "tags": [], "rev": rng.randint(1, 9),
+            "custom": {"industryStr": ["retail", "travel", "software"][i % 3], "seatsNum": 10 + i % 90,
+                       "websiteUrl": f"https://company{i}.example"}}, self._audit(rng, 0.3)))
+        res["routing/queues"] = self._make("routing/queues", lambda rng, i, id_: ({
+            "name": "DEFAULT_QUEUE" if i == 0 else f"queue-{i}", "displayName": "Default" if i == 0 else f"Queue {i}",
+            "priority": i, "itemSize": 1, "system": i == 0, "deleted": False, "restrictTransfersByUsers": False,
+            "settings": {"overrideAssignment": "never"}}, self._audit(rng)))
+        self.queue_ids = [q["id"] for q in res["routing/queues"]]
+        res["satisfaction"] = self._make("satisfaction", lambda rng, i, id_: ({
+            "name": f"CSAT {i}", "formType": "csat", "enabled": True, "channel": "email",
+            "scale": {"type": "stars", "options": 5}, "ratingPrompt": "How did we do?", "questions": []}, self._audit(rng)))
         tag_ids, team_ids = [t["id"] for t in res["tags"]], [t["id"] for t in res["teams"]]
         brand_ids, company_ids = [b["id"] for b in res["brands"]], [c["id"] for c in res["companies"]]
 
@@ -413,8 +505,8 @@ class Dataset:
                     "direction": rng.choice(["in", "in", "out"]), "messageCount": 0, "noteCount": 0,
                     "outboundMessageCount": 0, "tags": self._pick(rng, tag_ids, 2),
                     "assignedUsers": self._pick(rng, self.user_ids, 1), "assignedTeams": self._pick(rng, team_ids, 1),
-                    "custom": {"orderNumberStr": f"#{rng.randrange(10**6):06d}", "refundBool": rng.random() < 0.2}
-                    if rng.random() < 0.6 else {},
+                    "custom": {"orderNumberStr": f"#{rng.randrange(10**6):06d}", "refundBool": rng.random() < 0.2,
+                               "contactReasonTree": f"{topic}.question"} if rng.random() < 0.6 else {},
                     "ended": status == "done", "endedAt": None, "rev": rng.randint(1, 30)}, rels
 
         res["conversations"] = self._make("conversations", conversation)
@@ -469,8 +561,7 @@ class Dataset:
                 return {"externalId": f"{name}-{i:05d}", "title": f"{name.title()} #{1000 + i}",
                         "description": f"{rng.choice(WORDS).title()} {name}", "icon": "cart", "images": [],
                         "data": {"lineItems": rng.randint(1, 5)}, "tags": [], "rev": rng.randint(1, 6),
-                        "custom": {"statusStr": rng.choice(["new", "shipped", "cancelled"]),
-                                   "amountNum": round(rng.uniform(5, 900), 2)}}, rels
+                        "custom": self.custom(rng, KLASS_FIELDS.get(name, DEFAULT_KLASS))}, rels
             return kobject
 
         self._kobject_builder = kobject_builder  # for klasses created later
@@ -478,6 +569,17 @@ class Dataset:
             self.kobjects[name] = self._make(f"kobject.{name}", kobject_builder(name), f"kobject.{name}",
                                              f"/v1/klasses/{name}")
 
+        self.audit_logs = []  # newest last; hard deletes add theirs
+        rng = self._rng("audit-logs")
+        for n in range(self.sizes["audit-logs"]):
+            type_ = rng.choice(AUDIT_OBJECTS)
+            if n % 10 == 9:  # a record deleted before the data was made: only its audit-log entry is left
+                self._log_event(type_, f"{rng.getrandbits(96):024x}", "delete", iso(rng.randrange(OLD, UPDATED_TO)))
+            elif res[PLURALS[type_]]:
+                record = rng.choice(res[PLURALS[type_]])
+                self._log_event(record["type"], record["id"], "update", record["attributes"]["updatedAt"],
+                                {"attributes": {"rev": {"op": "replace", "before": 1, "after": 2}}})
+        self.audit_logs.sort(key=lambda e: (e["attributes"]["createdAt"], e["id"]))
         self.auth_token = {"type": "auth_token", "id": self.token_id,
                            "attributes": {"name": "Airbyte", "lastTokenChars": API_KEY[-4:],
                                           "roles": self.machine_user["attributes"]["roles"],
@@ -546,6 +648,8 @@ class Dataset:
                 for records in {id(records): records for records, _ in found}.values():
                     records[:] = [r for r in records if r["id"] not in gone]  # in place: the server holds the list
                 deleted = [r for _, r in found]
+                for record in deleted:  # Kustomer's only trace of a hard delete
+                    self._log_event(record["type"], record["id"], "delete", self._stamp(at))
             else:
                 stamp = self._stamp(at)
                 deleted = [self._change(r, deleted=True, deletedAt=stamp, updatedAt=stamp) for _, r in found]
@@ -689,6 +793,11 @@ class FakeKustomer:
             ("GET", rf"/v1/({lists})/([0-9a-f]{{24}})", lambda q, s, id_, body: self._find(ds.resources[s], id_)),
             ("GET", r"/v1/klasses/([^/]+)", lambda q, k, body: self._list(q, f"/v1/klasses/{k}", ds.kobjects.get(k), k)),
             ("GET", r"/v1/klasses/([^/]+)/([0-9a-f]{24})", lambda q, k, id_, body: self._find(ds.kobjects.get(k), id_)),
+            ("GET", r"/v1/conversations/([0-9a-f]{24})/times", lambda q, id_, body: self._times(q, id_)),
+            ("GET", r"/v1/metadata/(customer|conversation|message|company|kobject\.[^/]+)",
+             lambda q, resource, body: (200, {"data": found}) if (found := ds.metadata(resource))
+             else (404, error_body(404, "not_found", "Not Found"))),
+            ("GET", r"/v1/audit-logs", lambda q, body: self._audit_logs(q)),
             ("POST", r"/v1/customers/search", lambda q, body: self._search(q, body, "/v1/customers/search", False)),
             ("POST", r"/v1/customers/archive/search",
              lambda q, body: self._search(q, body, "/v1/customers/archive/search", True)),
@@ -838,7 +947,8 @@ class FakeKustomer:
             return 401, error_body(401, "unauthorized", "Unauthorized", "Invalid or expired auth token")
         name, faults = list_name(method, path), self._faults
         if name in faults.forbidden:
-            role = "search.create" if name == "search" else f"{STREAM_TYPES.get(name, 'kobject')}.read"
+            role = {"search": "search.create", "metadata": "metadata.read", "audit-logs": "audit_logs.read",
+                    "conversation-times": "conversation.read"}.get(name) or f"{STREAM_TYPES.get(name, 'kobject')}.read"
             return 403, error_body(403, "forbidden", "Forbidden", f"Missing role org.permission.{role}")
         matches = [(m, handler) for verb, pattern, handler in self.routes
                    if (m := re.fullmatch(pattern, path)) and verb == method]
@@ -886,6 +996,39 @@ class FakeKustomer:
         links = {"self": link(page), "first": link(1), "prev": link(page - 1) if page > 1 else None,
                  "next": link(page + 1) if start + size < len(ordered) else None}
         return 200, {"meta": meta, "links": links, "data": ordered[start:start + size]}
+
+    def _times(self, query: dict[str, str], id_: str):
+        conversation = next((c for c in self.dataset.resources["conversations"] if c["id"] == id_), None)
+        if conversation is None:  # hard-deleted, or never existed
+            return 404, error_body(404, "not_found", "Not Found")
+        path = f"/v1/conversations/{id_}/times"
+        return self._list(query, path, self.dataset.conversation_times(conversation), "conversation-times")
+
+    def _audit_logs(self, query: dict[str, str]):
+        """Newest first, `count` (default 100, at most 1,000) per page; `links.next` asks for those `before` the
+        page's last id. Filters: filter[objectType] (+ filter[include], more types), filter[start] / filter[end]."""
+        raw = query.get("count", "100")
+        if not raw.isdigit() or int(raw) < 1:
+            raise BadRequest("count must be a positive integer", source={"parameters": "count"})
+        count = min(int(raw), 1000)
+        types = {t for t in [query.get("filter[objectType]"), *query.get("filter[include]", "").split(",")] if t}
+        bounds = [parse_stamp(query[k]) if query.get(k) else None for k in ("filter[start]", "filter[end]")]
+        if any(query.get(k) and b is None for k, b in zip(("filter[start]", "filter[end]"), bounds)):
+            raise BadRequest("filter[start] and filter[end] must be ISO 8601 timestamps")
+        with self.dataset.lock:
+            entries = sorted(self.dataset.audit_logs, key=lambda e: (e["attributes"]["createdAt"], e["id"]), reverse=True)
+        entries = [e for e in entries if (not types or e["attributes"]["objectType"] in types)
+                   and (bounds[0] is None or parse_stamp(e["attributes"]["createdAt"]) >= bounds[0])
+                   and (bounds[1] is None or parse_stamp(e["attributes"]["createdAt"]) <= bounds[1])]
+        if before := query.get("before"):
+            ids = [e["id"] for e in entries]
+            entries = entries[ids.index(before) + 1:] if before in ids else []
+        page = entries[:count]
+        kept = "&".join(f"{k}={v}" for k, v in query.items() if k.startswith("filter["))
+        link = f"/v1/audit-logs?count={count}" + (f"&{kept}" if kept else "")
+        links = {"self": link, "first": link,
+                 "next": f"{link}&before={page[-1]['id']}" if len(entries) > count else None}
+        return 200, {"meta": {"count": len(page), "total": len(entries)}, "links": links, "data": page}
 
     def _search(self, query: dict[str, str], body: bytes, path: str, archive: bool):
         page, size = self._paging(query, MAX_SEARCH_PAGE_SIZE)

@@ -3,12 +3,19 @@
 import pytest
 
 from integration_tests import cli
+from integration_tests.expected import expected_ids
 from integration_tests.fake_kustomer import WRONG_REGION_KEY
 
-STREAMS = {
+STREAMS = {  # one GET list each, read whole
     "customers", "conversations", "messages", "notes", "users", "teams", "tags", "brands", "shortcuts",
-    "companies", "klasses", "kobjects",
+    "companies", "klasses", "kobjects", "queues", "satisfaction_surveys",
 }
+DERIVED = {"satisfaction_responses", "conversation_times", "audit_logs", "deletions"}  # see test_custom_data.py
+TYPED = {"customers", "conversations", "messages", "companies"}  # read their custom-attribute metadata too
+
+
+def klass_streams(dataset) -> dict[str, str]:
+    return {"kobjects_" + name.replace("-", "_"): name for name in dataset.kobjects}
 
 
 @pytest.fixture(scope="module")
@@ -25,10 +32,8 @@ def full_read(fake, catalog):
     return run, list(fake.requests_log)
 
 
-def expected_ids(dataset) -> dict[str, list[str]]:
-    ids = {stream: [r["id"] for r in records] for stream, records in dataset.resources.items()}
-    ids["kobjects"] = [r["id"] for records in dataset.kobjects.values() for r in records]
-    return ids
+def all_expected(dataset) -> dict[str, list[str]]:
+    return {stream: expected_ids(dataset, stream) for stream in STREAMS | DERIVED | klass_streams(dataset).keys()}
 
 
 def test_spec_lists_the_fields_in_order():
@@ -85,24 +90,28 @@ def test_bad_config_stops_other_commands_with_a_config_error_and_no_traceback(co
     assert "Traceback" not in run.stdout + run.stderr
 
 
-def test_discover_offers_every_stream_with_a_schema_and_id_key(catalog):
-    assert {stream["name"] for stream in catalog["streams"]} == STREAMS
+def test_discover_offers_every_stream_with_a_schema_and_id_key(fake, catalog):
+    assert {stream["name"] for stream in catalog["streams"]} == STREAMS | DERIVED | klass_streams(fake.dataset).keys()
+    cursors = {"audit_logs": "createdAt", "deletions": "createdAt", "conversation_times": "conversationUpdatedAt"}
     for stream in catalog["streams"]:
         schema = stream["json_schema"]
         assert stream["source_defined_primary_key"] == [["id"]]
         assert stream["supported_sync_modes"] == ["full_refresh", "incremental"]
-        assert stream["source_defined_cursor"] and stream["default_cursor_field"] == ["updatedAt"]
-        assert schema["additionalProperties"] is True
-        assert {"id", "type", "updatedAt", "relationships", "orgId"} <= schema["properties"].keys()
+        cursor = cursors.get(stream["name"], "updatedAt")
+        assert stream["source_defined_cursor"] and stream["default_cursor_field"] == [cursor]
+        assert {"id", cursor} <= schema["properties"].keys()
+        if stream["name"] not in DERIVED:
+            assert {"type", "relationships", "orgId"} <= schema["properties"].keys()
+            assert schema.get("additionalProperties", True) is True  # merged schemas (typed ones) leave it out
         assert all("null" in prop.get("type", ["null"]) for prop in schema["properties"].values())
 
 
 def test_read_emits_every_record_of_every_stream_exactly_once(fake, full_read):
     run, _ = full_read
     got = {stream: [r["id"] for r in records] for stream, records in run.records_by_stream().items()}
-    expected = expected_ids(fake.dataset)
-    assert set(got) == STREAMS
-    for stream in STREAMS:
+    expected = all_expected(fake.dataset)
+    assert set(got) == {stream for stream, ids in expected.items() if ids}
+    for stream in got:
         assert len(got[stream]) == len(expected[stream]), stream
         assert sorted(got[stream]) == sorted(expected[stream]), stream
     statuses = {(s["stream_descriptor"]["name"], s["status"]) for s in (t["stream_status"] for t in run.of_type("TRACE") if t["type"] == "STREAM_STATUS")}
@@ -127,8 +136,11 @@ def test_records_are_flat_rows_with_foreign_keys(fake, full_read):
     assert all(row["klassName"] == klass_of[row["id"]] for row in kobjects)
 
 
-def test_read_uses_the_largest_page_sizes_and_no_extra_requests(fake, full_read):
-    run, log = full_read
+def test_read_uses_the_largest_page_sizes_and_no_extra_requests(fake, catalog):
+    fake.requests_log.clear()
+    config = {"organization": "acme", "api_key": "test-api-key", "base_url": fake.url}
+    cli.run("read", config, cli.configured_catalog(catalog, STREAMS))
+    log = list(fake.requests_log)
     sizes = {}
     for entry in log:
         assert entry["authorized"]
@@ -136,9 +148,12 @@ def test_read_uses_the_largest_page_sizes_and_no_extra_requests(fake, full_read)
         sizes.setdefault(resource, set()).add(entry["query"].get("pageSize"))
     assert sizes["users"] == {"500"} and sizes["teams"] == {"500"}
     assert sizes["customers"] == sizes["messages"] == sizes["klasses"] == {"100"}
-    expected = expected_ids(fake.dataset)
+    expected = all_expected(fake.dataset)
     pages = sum(-(-len(expected[s]) // (500 if s in ("users", "teams") else 100)) or 1 for s in STREAMS - {"kobjects"})
     pages += sum(-(-len(records) // 100) or 1 for records in fake.dataset.kobjects.values())
+    # Beyond the pages: the klasses list that names the kobjects_<klass> streams, and each typed stream's metadata.
+    assert sum(e["path"].startswith("/v1/metadata/") for e in log) == len(TYPED)
+    pages += 1 + len(TYPED)
     # kobjects lists the klasses itself; the CDK's parent-stream cache saves that page unless both run at once.
     assert pages <= len(log) <= pages + 1
 
@@ -165,8 +180,9 @@ def test_read_reports_progress_and_a_summary_per_stream(fake, full_read):
     run, _ = full_read
     logs = [m["message"] for m in run.of_type("LOG")]
     [summary] = [line for line in logs if line.startswith("Read from Kustomer: ")]
-    expected = expected_ids(fake.dataset)
-    for stream in STREAMS - {"klasses"}:  # klasses is also read as kobjects' list of klasses
+    expected = all_expected(fake.dataset)
+    # klasses is also read as kobjects' list of klasses, conversations as conversation_times' parent
+    for stream in STREAMS - {"klasses", "conversations"}:
         assert f"{stream}: " in summary and f" {len(expected[stream]):,} records" in summary.split(f"{stream}: ")[1].split(";")[0]
     statuses = [t["stream_status"] for t in run.of_type("TRACE") if t["type"] == "STREAM_STATUS"]
     for stream in STREAMS:

@@ -515,6 +515,47 @@ def test_hard_delete_removes_records_everywhere(mutable):
     assert get(mutable, kobject["links"]["self"])[0] == 404
 
 
+def test_metadata_describes_each_resource_and_klass_and_404s_an_unknown_one(mutable):
+    ds = mutable.dataset
+    status, body = get(mutable, "/v1/metadata/customer")
+    properties = body["data"]["attributes"]["properties"]
+    assert status == 200 and {k: v["type"] for k, v in properties.items()}["totalSpentNum"] == "number"
+    live = {k for k, v in properties.items() if "deletedAt" not in v}
+    assert live >= {key for c in ds.all("customers") for key in c["attributes"]["custom"]}  # the data follows it
+    klass = get(mutable, "/v1/metadata/kobject.subscription")[1]["data"]["attributes"]["properties"]
+    assert set(klass) == {key for k in ds.kobjects["subscription"] for key in k["attributes"]["custom"]}
+    assert get(mutable, "/v1/metadata/kobject.nope")[0] == get(mutable, "/v1/metadata/widget")[0] == 404
+
+
+def test_conversation_times_are_stable_and_404_once_the_conversation_is_gone(mutable):
+    conversation = mutable.dataset.all("conversations")[5]
+    path = f"/v1/conversations/{conversation['id']}/times"
+    first, again = get(mutable, path), get(mutable, path)
+    assert first == again and first[0] == 200
+    assert all(t["relationships"]["conversation"]["data"]["id"] == conversation["id"] for t in first[1]["data"])
+    mutable.dataset.delete("conversations", [conversation["id"]], hard=True)
+    assert get(mutable, path)[0] == 404
+
+
+def test_audit_logs_walk_back_in_time_with_before_and_filter_by_type_and_time(mutable):
+    ds = mutable.dataset
+    gone = ds.all("conversations")[0]
+    ds.delete("conversations", [gone["id"]], hard=True, at="2026-10-20T00:00:00.000Z")
+    query, pages = {"count": "7", "filter[objectType]": "conversation", "filter[start]": "2025-01-01T00:00:00Z"}, []
+    while query:
+        status, page = mutable.handle("GET", "/v1/audit-logs", query, AUTH["Authorization"])
+        assert status == 200
+        pages.append(page)
+        link = page["links"]["next"]
+        query = {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()} if link else None
+    entries = [e["attributes"] | {"id": e["id"]} for page in pages for e in page["data"]]
+    assert len(pages) > 1 and all(len(page["data"]) <= 7 for page in pages)
+    assert [e["createdAt"] for e in entries] == sorted((e["createdAt"] for e in entries), reverse=True)
+    assert {e["objectType"] for e in entries} == {"conversation"} and min(e["createdAt"] for e in entries) >= "2025"
+    assert len({e["id"] for e in entries}) == len(entries) == pages[0]["meta"]["total"]
+    assert entries[0]["objectId"] == gone["id"] and entries[0]["eventVerb"] == "delete"
+
+
 # --- Faults -------------------------------------------------------------------------------------------------------
 
 SMALL = {k: 5 for k in DEFAULT_SIZES}  # fault tests need a few pages, not realistic volumes

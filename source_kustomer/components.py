@@ -18,8 +18,10 @@ from urllib.parse import urlsplit
 import orjson
 import requests
 from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.types import Record
 from airbyte_cdk.sources.declarative.extractors.record_extractor import RecordExtractor
 from airbyte_cdk.sources.declarative.extractors.record_filter import RecordFilter
+from airbyte_cdk.sources.declarative.requesters.error_handlers import DefaultErrorHandler
 from airbyte_cdk.sources.declarative.requesters.paginators.strategies.cursor_pagination_strategy import (
     CursorPaginationStrategy,
 )
@@ -27,7 +29,8 @@ from airbyte_cdk.sources.declarative.transformations.config_transformations.conf
     ConfigTransformation,
 )
 from airbyte_cdk.sources.streams.call_rate import AbstractAPIBudget
-from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy
+from airbyte_cdk.sources.streams.concurrent.partitions.partition import Partition
+from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorResolution, ResponseAction
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 LOGGER = logging.getLogger("airbyte")
@@ -129,15 +132,24 @@ class NormalizeConfig(ConfigTransformation):
         config.setdefault("cursor_end", kustomer_timestamp(datetime.now(timezone.utc) - timedelta(seconds=INDEX_LAG)))
 
 
-def flatten(resource: dict) -> dict:
-    """JSON:API resource -> one flat row: attributes at top level, `<relationship>Id` keys for to-one links."""
+def flatten(resource: dict, custom_columns: bool = False) -> dict:
+    """JSON:API resource -> one flat row: attributes at top level, `<relationship>Id` keys for to-one links, and
+    with `custom_columns` each custom attribute also as its own column `custom_<name>` (typed by the schema)."""
     row = resource.pop("attributes", None) or {}
     row.update(resource)  # the resource's own `id`, `type`, `relationships` and `links` win over attributes
     for name, relationship in (resource.get("relationships") or {}).items():
         data = relationship.get("data") if isinstance(relationship, dict) else None
         if isinstance(data, dict) and data.get("id") is not None:
             row.setdefault(f"{name}Id", data["id"])
+    if custom_columns and isinstance(row.get("custom"), dict):
+        row.update((f"custom_{name}", value) for name, value in row["custom"].items())
     return row
+
+
+# Custom attribute name suffix -> the Airbyte type of its column (Kustomer types custom attributes by suffix).
+CUSTOM_TYPES = {"Num": "number", "Bool": "boolean", "At": "timestamp_with_timezone", "Str": "string",
+                "Txt": "string", "Url": "string", "Tree": "string", "Id": "string"}
+_SUFFIX = re.compile(r"(?<=[a-z0-9])(" + "|".join(CUSTOM_TYPES) + r")$")
 
 
 class Progress:
@@ -180,13 +192,54 @@ class JsonApiRecords(RecordExtractor):
 
     def __init__(self, parameters: Mapping[str, Any] | None = None) -> None:
         self._stream = (parameters or {}).get("name", "?")
+        self._custom_columns = bool((parameters or {}).get("metadata"))  # streams whose schema types them
 
     def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[str, Any]]:
         data = response.json().get("data") or []
         data = data if isinstance(data, list) else [data]
         PROGRESS.page(self._stream, len(data))
         for resource in data:
-            yield flatten(resource)
+            yield flatten(resource, self._custom_columns)
+
+
+class SatisfactionResponses(JsonApiRecords):
+    """A conversation's CSAT survey (`satisfactionLevel`) as one row, for conversations that were sent one."""
+
+    def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[str, Any]]:
+        for conversation in super().extract_records(response):
+            survey = conversation.get("satisfactionLevel")
+            if isinstance(survey, dict) and survey.get("status"):
+                yield {**{k: v for k, v in survey.items() if k not in ("createdAt", "updatedAt")},
+                       "id": conversation["id"], "conversationId": conversation["id"],
+                       "customerId": conversation.get("customerId"), "satisfaction": conversation.get("satisfaction"),
+                       "surveyCreatedAt": survey.get("createdAt"), "surveyUpdatedAt": survey.get("updatedAt"),
+                       "createdAt": conversation.get("createdAt"), "updatedAt": conversation.get("updatedAt")}
+
+
+@dataclass
+class WarnWhenIgnored(DefaultErrorHandler):
+    """The default error handler, but an ignored response's message is a warning: the CDK logs it as info."""
+
+    def interpret_response(self, response_or_exception: Any) -> ErrorResolution:
+        resolution = super().interpret_response(response_or_exception)
+        if resolution.response_action == ResponseAction.IGNORE and resolution.error_message:
+            LOGGER.warning(resolution.error_message)
+        return resolution
+
+
+class CustomAttributeTypes(RecordExtractor):
+    """GET /v1/metadata/<resource> -> `{"fields": [{"name": "custom_<attribute>", "type": <Airbyte type>}]}`, what
+    the manifest's DynamicSchemaLoader reads."""
+
+    def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[str, Any]]:
+        properties = ((response.json().get("data") or {}).get("attributes") or {}).get("properties") or {}
+        fields = []
+        for name, spec in properties.items():
+            suffix = _SUFFIX.search(name)
+            if suffix and not (isinstance(spec, dict) and spec.get("deletedAt")):  # deleted attributes: no column
+                multi = suffix[1] == "Id" and isinstance(spec, dict) and spec.get("multi")
+                fields.append({"name": f"custom_{name}", "type": "array" if multi else CUSTOM_TYPES[suffix[1]]})
+        yield {"fields": fields}
 
 
 class OncePerRestart(RecordFilter):
@@ -254,6 +307,45 @@ class NextLink(CursorPaginationStrategy):
                 failure_type=FailureType.system_error,
             )
         return api_url + link
+
+
+class DeletionMarkers:
+    """Wraps a searched stream's partitions: after each window is read, the records of the stream's type that the
+    audit log says were hard-deleted in that window follow, as markers with `deleted`, `deletedAt` and
+    `_ab_cdc_deleted_at` set (Airbyte's convention: a deduplicated destination drops those rows). They are read
+    through the `deletions` stream's partitions, so its requester, filters and error handling apply."""
+
+    def __init__(self, partitions: Any, deletions: Any, object_type: str) -> None:
+        self._partitions, self._deletions, self._type = partitions, deletions, object_type
+
+    def generate(self) -> Iterable[Partition]:
+        for partition in self._partitions.generate():
+            yield _WithMarkers(partition, self._deletions, self._type)
+
+
+class _WithMarkers(Partition):
+    def __init__(self, partition: Partition, deletions: Any, object_type: str) -> None:
+        self._partition, self._deletions, self._type = partition, deletions, object_type
+
+    def read(self) -> Iterable[Record]:
+        yield from self._partition.read()
+        window = self._partition.to_slice()
+        for deleted in self._deletions.create(window).read():
+            row = deleted.data
+            if row.get("objectType") == self._type:
+                marker = {"id": row["id"], "type": self._type, "deleted": True, "deletedAt": row["deletedAt"],
+                          "deletedById": row.get("deletedById"), "updatedAt": row["deletedAt"],
+                          "_ab_cdc_deleted_at": row["deletedAt"]}
+                yield Record(data=marker, stream_name=self.stream_name(), associated_slice=window)
+
+    def to_slice(self) -> Mapping[str, Any] | None:
+        return self._partition.to_slice()
+
+    def stream_name(self) -> str:
+        return self._partition.stream_name()
+
+    def __hash__(self) -> int:
+        return hash(self._partition)
 
 
 def reset_at(value: Any, now: float) -> float | None:

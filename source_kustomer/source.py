@@ -12,14 +12,17 @@ from urllib.parse import urlsplit
 import isodate
 import requests
 import yaml
-from airbyte_cdk.models import AirbyteConnectionStatus, AirbyteStateMessage, ConfiguredAirbyteCatalog, Status
+from airbyte_cdk.models import AirbyteConnectionStatus, AirbyteStateMessage, ConfiguredAirbyteCatalog, Status, SyncMode
 from airbyte_cdk.sources.declarative.concurrent_declarative_source import ConcurrentDeclarativeSource
 from airbyte_cdk.sources.declarative.models.declarative_component_schema import (
     DefaultErrorHandler as DefaultErrorHandlerModel,
 )
 from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 
-from source_kustomer.components import OrgBudget, kustomer_timestamp
+from source_kustomer.components import DeletionMarkers, OrgBudget, kustomer_timestamp
+
+# Streams whose incremental syncs carry markers for records Kustomer hard-deleted: stream -> audit-log objectType.
+MARKED = {"customers": "customer", "conversations": "conversation", "messages": "message"}
 
 
 def load_manifest() -> dict[str, Any]:
@@ -43,11 +46,48 @@ class SourceKustomer(ConcurrentDeclarativeSource):
         state: Optional[List[AirbyteStateMessage]] = None,
     ) -> None:
         super().__init__(catalog=catalog, config=config, state=state, source_config=load_manifest())
+        # Deletion markers continue a previous sync: a first sync has nothing deleted since to tell the destination.
+        self._continued = {
+            s.stream.name for s in (catalog.streams if catalog else [])
+            if s.sync_mode == SyncMode.incremental and self._connector_state_manager.get_stream_state(s.stream.name, None)
+        }
         self._begin_search_at_start_date()
+        self._write_in_cursor_end()
+        # The CDK caches the pages of parent streams and schema loaders, and a retry would be answered from that cache:
+        # a cut-off or HTML page with status 200, once cached, fails every retry. Every request goes to Kustomer.
+        self._constructor._disable_cache = True
         if self._config.get("api_url"):
             # Every requester's session calls this budget before each request, retries and redirects included.
             percent = self._config.get("max_api_usage_percent") or 50
             self._constructor._api_budget = OrgBudget(self._config["api_url"], percent)
+
+    def streams(self, config: Mapping[str, Any]) -> list:
+        """Incremental syncs of customers, conversations and messages that continue from a state also emit deletion
+        markers (components.DeletionMarkers)."""
+        streams = super().streams(config)
+        by_name = {stream.name: stream for stream in streams}
+        # The deletions stream's partition factory reads the audit log for any window it is given.
+        deletions = getattr(getattr(by_name.get("deletions"), "_stream_partition_generator", None), "_partition_factory", None)
+        for name, object_type in MARKED.items():
+            stream = by_name.get(name)
+            if deletions and stream is not None and name in self._continued:
+                stream._stream_partition_generator = DeletionMarkers(stream._stream_partition_generator, deletions, object_type)
+        return streams
+
+    def _write_in_cursor_end(self) -> None:
+        """Every cursor ends at `cursor_end`, fixed for the sync. As a template it is rendered again for every record
+        (about a sixth of a full sync's CPU); the literal it renders to is not (the CDK skips Jinja for plain strings)."""
+        end = (self._config or {}).get("cursor_end")
+
+        def write_in(node: Any) -> None:
+            for key, value in node.items() if isinstance(node, dict) else enumerate(node if isinstance(node, list) else []):
+                if key == "end_datetime" and value == "{{ config['cursor_end'] }}":
+                    node[key] = end
+                else:
+                    write_in(value)
+
+        if end:
+            write_in(self._source_config)
 
     def _begin_search_at_start_date(self) -> None:
         """With no state and a `start_date` inside search's window, begin with search at `start_date` instead of
@@ -111,14 +151,16 @@ class SourceKustomer(ConcurrentDeclarativeSource):
             url = f"{api_url}/v1/{path}"
             return requests.request(method, url, headers=headers, timeout=(10, 60), allow_redirects=False, **kwargs)
 
+        statuses: dict[str, int] = {}  # resource -> HTTP status: streams sharing a list probe it once
         for stream in self.resolved_manifest["streams"]:
             parameters = stream.get("full_refresh_stream", stream)["$parameters"]
-            if "resource" in parameters:
+            if "resource" in parameters and parameters["resource"] not in statuses:
                 response = answer("GET", parameters["resource"], params={"pageSize": 1})
-                if response.status_code in (401, 403):
-                    blocked[stream["name"]] = f"{stream['name']} (role {parameters['role']})"
-                elif parameters["resource"] == "klasses":
+                statuses[parameters["resource"]] = response.status_code
+                if parameters["resource"] == "klasses" and response.status_code == 200:
                     klasses = [k.get("attributes", {}).get("name") for k in response.json().get("data") or []]
+            if statuses.get(parameters.get("resource")) in (401, 403):
+                blocked[stream["name"]] = f"{stream['name']} (role {parameters['role']})"
         if "klasses" in blocked or (klasses and answer("GET", f"klasses/{klasses[0]}").status_code in (401, 403)):
             blocked["kobjects"] = "kobjects (roles org.permission.klass.read and org.permission.kobject.read)"
         if answer("POST", "customers/search", params={"pageSize": 1}, json={"queryContext": "customer"}).status_code in (401, 403):

@@ -1,5 +1,7 @@
 """Helpers to run the manifest in-process against requests-mock."""
 
+import re
+
 import pytest
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
@@ -35,6 +37,15 @@ def read_stream(stream: str, config: dict | None = None) -> EntrypointOutput:
     return read(SourceKustomer(catalog, config, None), config, catalog, expecting_exception=True)
 
 
+def calls(api) -> list:
+    """The requests a test's stream made: without the klasses list and the metadata every read also asks for."""
+    return [r for r in api.request_history if r.path != "/v1/klasses" and not r.path.startswith("/v1/metadata/")]
+
+
 @pytest.fixture
 def api(requests_mock):
+    # Every read lists the klasses first, for the kobjects_<klass> streams; tests that need klasses mock their own.
+    requests_mock.get(f"{API}/klasses", json=page([]))
+    # Typed streams read their custom-attribute metadata with their schema.
+    requests_mock.get(re.compile(re.escape(API) + "/metadata/"), json={"data": {"attributes": {"properties": {}}}})
     return requests_mock

@@ -1,15 +1,17 @@
 """Pagination: largest page size, relative `links.next` followed on the API host only, stop on null or empty."""
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
-from unit_tests.conftest import API, page, read_stream, resource
+from unit_tests.conftest import API, CONFIG, calls, page, read_stream, resource
 
 
 @pytest.mark.parametrize("stream, size", [("customers", 100), ("conversations", 100), ("users", 500), ("teams", 500)])
 def test_first_request_asks_for_the_largest_page(api, stream, size):
     api.get(f"{API}/{stream}", json=page([]))
     read_stream(stream)
-    assert api.request_history[0].qs == {"pagesize": [str(size)]}
+    assert calls(api)[0].qs == {"pagesize": [str(size)]}
 
 
 def test_follows_relative_next_links_until_null(api):
@@ -18,20 +20,21 @@ def test_follows_relative_next_links_until_null(api):
     api.get(f"{API}/tags?page=3&pageSize=100", complete_qs=True, json=page([resource("tag", 3)], None))
     output = read_stream("tags")
     assert [m.record.data["id"] for m in output.records] == [f"{n:024x}" for n in (1, 2, 3)]
-    assert api.call_count == 3
+    assert len(calls(api)) == 3
 
 
 def test_stops_on_an_empty_page_that_still_links_onwards(api):
     api.get(f"{API}/brands?pageSize=100", complete_qs=True, json=page([resource("brand", 1)], "/v1/brands?page=2&pageSize=100"))
     api.get(f"{API}/brands?page=2&pageSize=100", complete_qs=True, json=page([], "/v1/brands?page=3&pageSize=100"))
     output = read_stream("brands")
-    assert len(output.records) == 1 and api.call_count == 2
+    assert len(output.records) == 1 and len(calls(api)) == 2
 
 
 def test_next_links_keep_a_base_url_path_prefix(api):
     proxy = "https://proxy.example.com/kustomer/v1"
     api.get(f"{proxy}/notes?pageSize=100", complete_qs=True, json=page([resource("note", 1)], "/v1/notes?page=2&pageSize=100"))
     api.get(f"{proxy}/notes?page=2&pageSize=100", complete_qs=True, json=page([resource("note", 2)]))
+    api.get(f"{proxy}/klasses", json=page([]))
     config = {"organization": "acme", "api_key": "k", "base_url": "https://proxy.example.com/kustomer"}
     assert len(read_stream("notes", config).records) == 2
 
@@ -43,7 +46,7 @@ def test_refuses_a_next_link_to_another_host(api, next_link):
     api.get(f"{API}/shortcuts", json=page([resource("shortcut", 1)], next_link))
     evil = api.get("https://evil.example.com/v1/shortcuts", json=page([]))
     output = read_stream("shortcuts")
-    assert not evil.called and api.call_count == 1
+    assert not evil.called and len(calls(api)) == 1
     assert any("another host" in e.trace.error.message for e in output.errors)
 
 
@@ -51,3 +54,14 @@ def test_an_absolute_next_link_on_the_api_host_is_followed(api):
     api.get(f"{API}/tags?pageSize=100", complete_qs=True, json=page([resource("tag", 1)], f"{API}/tags?page=2&pageSize=100"))
     api.get(f"{API}/tags?page=2&pageSize=100", complete_qs=True, json=page([resource("tag", 2)]))
     assert len(read_stream("tags").records) == 2
+
+
+def test_audit_logs_page_back_with_the_before_cursor_inside_each_window(api):
+    first = page([resource("audit_log", 2, createdAt="2026-11-01T00:00:00.000Z")], "/v1/audit-logs?count=1000&before=2")
+    api.get(f"{API}/audit-logs", [{"json": first}, {"json": page([resource("audit_log", 1, createdAt="2026-10-31T00:00:00.000Z")])}])
+    recent = (datetime.now(timezone.utc) - timedelta(days=10)).strftime("%Y-%m-%d")  # one 30-day window
+    output = read_stream("audit_logs", {**CONFIG, "start_date": recent})
+    assert [m.record.data["id"] for m in output.records] == [f"{2:024x}", f"{1:024x}"]
+    sent = [r for r in calls(api) if r.path == "/v1/audit-logs"]
+    assert sent[0].qs["count"] == ["1000"] and "filter[start]" in sent[0].qs and "filter[end]" in sent[0].qs
+    assert sent[1].qs["before"] == ["2"] and sent[1].qs["filter[start]"] == sent[0].qs["filter[start]"]

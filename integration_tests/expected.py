@@ -1,0 +1,34 @@
+"""What a full sync of each stream delivers from a fake org's Dataset: the ids, worked out from the data."""
+
+from datetime import datetime, timedelta, timezone
+
+from integration_tests.fake_kustomer import iso
+
+LISTS = {"queues": "routing/queues", "satisfaction_surveys": "satisfaction"}  # stream -> Dataset list name
+AUDIT_LOG_DAYS = 400  # how far back audit_logs and deletions read (manifest: audit_log_stream)
+DELETED_TYPES = {"conversation", "customer", "message"}  # what the deletions stream asks the audit log for
+
+
+def expected_ids(dataset, stream: str) -> list[str]:
+    if stream in LISTS:
+        return [r["id"] for r in dataset.all(LISTS[stream])]
+    if stream.startswith("kobjects_"):
+        [klass] = [k for k in dataset.kobjects if "kobjects_" + k.replace("-", "_") == stream]
+        return [r["id"] for r in dataset.kobjects[klass]]
+    if stream == "satisfaction_responses":
+        return [c["id"] for c in dataset.all("conversations") if (c["attributes"].get("satisfactionLevel") or {}).get("status")]
+    if stream == "conversation_times":
+        return [t["id"] for c in dataset.all("conversations") for t in dataset.conversation_times(c)]
+    if stream in ("audit_logs", "deletions"):
+        now = datetime.now(timezone.utc)
+        since, until = iso_of(now - timedelta(days=AUDIT_LOG_DAYS)), iso_of(now - timedelta(seconds=60))
+        entries = [e["attributes"] | {"id": e["id"]} for e in dataset.audit_logs]
+        entries = [e for e in entries if since <= e["createdAt"] <= until]
+        if stream == "deletions":
+            return [e["objectId"] for e in entries if e["eventVerb"] == "delete" and e["objectType"] in DELETED_TYPES]
+        return [e["id"] for e in entries]
+    return [r["id"] for r in dataset.all(stream)]
+
+
+def iso_of(moment: datetime) -> str:
+    return iso(int(moment.timestamp() * 1000))
