@@ -1,5 +1,6 @@
-"""The few things the manifest cannot say in YAML: config normalization, record shape, safe next links,
-and dropping the records a search restart reads twice."""
+"""The few things the manifest cannot say in YAML: config normalization, record shape (with typed custom-attribute
+columns and CSAT rows), safe next links, dropping the records a search restart reads twice, deletion markers, and
+the org's rate budget."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from urllib.parse import urlsplit
 import orjson
 import requests
 from airbyte_cdk.models import FailureType
-from airbyte_cdk.sources.types import Record
 from airbyte_cdk.sources.declarative.extractors.record_extractor import RecordExtractor
 from airbyte_cdk.sources.declarative.extractors.record_filter import RecordFilter
 from airbyte_cdk.sources.declarative.requesters.error_handlers import DefaultErrorHandler
@@ -31,6 +31,7 @@ from airbyte_cdk.sources.declarative.transformations.config_transformations.conf
 from airbyte_cdk.sources.streams.call_rate import AbstractAPIBudget
 from airbyte_cdk.sources.streams.concurrent.partitions.partition import Partition
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorResolution, ResponseAction
+from airbyte_cdk.sources.types import Record
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 LOGGER = logging.getLogger("airbyte")

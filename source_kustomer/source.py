@@ -47,9 +47,10 @@ class SourceKustomer(ConcurrentDeclarativeSource):
     ) -> None:
         super().__init__(catalog=catalog, config=config, state=state, source_config=load_manifest())
         # Deletion markers continue a previous sync: a first sync has nothing deleted since to tell the destination.
+        state_of = self._connector_state_manager.get_stream_state
         self._continued = {
             s.stream.name for s in (catalog.streams if catalog else [])
-            if s.sync_mode == SyncMode.incremental and self._connector_state_manager.get_stream_state(s.stream.name, None)
+            if s.sync_mode == SyncMode.incremental and state_of(s.stream.name, None)
         }
         self._begin_search_at_start_date()
         self._write_in_cursor_end()
@@ -67,20 +68,23 @@ class SourceKustomer(ConcurrentDeclarativeSource):
         streams = super().streams(config)
         by_name = {stream.name: stream for stream in streams}
         # The deletions stream's partition factory reads the audit log for any window it is given.
-        deletions = getattr(getattr(by_name.get("deletions"), "_stream_partition_generator", None), "_partition_factory", None)
+        partitions = getattr(by_name.get("deletions"), "_stream_partition_generator", None)
+        deletions = getattr(partitions, "_partition_factory", None)
         for name, object_type in MARKED.items():
             stream = by_name.get(name)
             if deletions and stream is not None and name in self._continued:
-                stream._stream_partition_generator = DeletionMarkers(stream._stream_partition_generator, deletions, object_type)
+                own = stream._stream_partition_generator
+                stream._stream_partition_generator = DeletionMarkers(own, deletions, object_type)
         return streams
 
     def _write_in_cursor_end(self) -> None:
         """Every cursor ends at `cursor_end`, fixed for the sync. As a template it is rendered again for every record
-        (about a sixth of a full sync's CPU); the literal it renders to is not (the CDK skips Jinja for plain strings)."""
+        (about a sixth of a full sync's CPU); the literal it renders to is not, as the CDK skips Jinja for it."""
         end = (self._config or {}).get("cursor_end")
 
         def write_in(node: Any) -> None:
-            for key, value in node.items() if isinstance(node, dict) else enumerate(node if isinstance(node, list) else []):
+            children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+            for key, value in children:
                 if key == "end_datetime" and value == "{{ config['cursor_end'] }}":
                     node[key] = end
                 else:
@@ -165,6 +169,8 @@ class SourceKustomer(ConcurrentDeclarativeSource):
             blocked["kobjects"] = "kobjects (roles org.permission.klass.read and org.permission.kobject.read)"
         if answer("POST", "customers/search", params={"pageSize": 1}, json={"queryContext": "customer"}).status_code in (401, 403):
             blocked["search"] = "incremental syncs after the first, which search (role org.permission.search.create)"
+        if answer("GET", "metadata/customer").status_code in (401, 403):
+            blocked["metadata"] = "typed custom-attribute columns, which stay in `custom` (role org.permission.metadata.read)"
         return blocked
 
 

@@ -34,14 +34,16 @@ def test_a_valid_key_passes(api):
     assert result.status == Status.SUCCEEDED and not result.message
     assert {r.headers["Authorization"] for r in api.request_history} == {"Bearer unit-test-secret-key"}
     probed = {r.path.removeprefix("/v1/") for r in api.request_history}
-    assert {"customers", "notes", "users", "klasses", "klasses/order", "customers/search"} <= probed
+    assert {"customers", "notes", "users", "klasses", "klasses/order", "customers/search", "metadata/customer"} <= probed
 
 
 def test_check_names_the_streams_the_key_may_not_read_and_their_roles(api):
-    key_works(api, forbidden=["notes", "klasses/order", "customers/search"])
+    key_works(api, forbidden=["notes", "klasses/order", "customers/search", "metadata/customer", "audit-logs"])
     result = check()
     assert result.status == Status.SUCCEEDED
     assert "notes (role org.permission.note.read)" in result.message
+    assert "deletions (role org.permission.audit_logs.read)" in result.message
+    assert "custom-attribute columns, which stay in `custom` (role org.permission.metadata.read)" in result.message
     assert "kobjects (roles org.permission.klass.read and org.permission.kobject.read)" in result.message
     assert "org.permission.search.create" in result.message
     assert "customers" not in result.message.split(":", 1)[1].replace("customers/search", "")
