@@ -153,12 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     dataset = fk.Dataset(json.loads(args.sizes), seed=args.seed)
     fake = BenchFake(dataset, host=args.host, port=args.port, faults=faults).start()
     print(f"READY {fake.url} {json.dumps(record_counts(dataset))}", flush=True)
-    try:
-        fake._thread.join()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
+    fake.serve_until_interrupted()
 
 
 if __name__ == "__main__":

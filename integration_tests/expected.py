@@ -1,19 +1,25 @@
 """What a full sync of each stream delivers from a fake org's Dataset: the ids, worked out from the data."""
 
+import re
 from datetime import datetime, timedelta, timezone
 
-from integration_tests.fake_kustomer import iso
+from source_kustomer.components import kustomer_timestamp
 
 LISTS = {"queues": "routing/queues", "satisfaction_surveys": "satisfaction"}  # stream -> Dataset list name
 AUDIT_LOG_DAYS = 400  # how far back audit_logs and deletions read (manifest: audit_log_stream)
 DELETED_TYPES = {"conversation", "customer", "message"}  # what the deletions stream asks the audit log for
 
 
+def klass_stream(klass: str) -> str:
+    """The stream of one klass's kobjects: the manifest's safe name (lower case, `_` for other characters)."""
+    return "kobjects_" + re.sub(r"[^a-z0-9]+", "_", klass.lower())
+
+
 def expected_ids(dataset, stream: str) -> list[str]:
     if stream in LISTS:
         return [r["id"] for r in dataset.all(LISTS[stream])]
     if stream.startswith("kobjects_"):
-        [klass] = [k for k in dataset.kobjects if "kobjects_" + k.replace("-", "_") == stream]
+        [klass] = [k for k in dataset.kobjects if klass_stream(k) == stream]
         return [r["id"] for r in dataset.kobjects[klass]]
     if stream == "satisfaction_responses":
         return [c["id"] for c in dataset.all("conversations") if (c["attributes"].get("satisfactionLevel") or {}).get("status")]
@@ -21,14 +27,11 @@ def expected_ids(dataset, stream: str) -> list[str]:
         return [t["id"] for c in dataset.all("conversations") for t in dataset.conversation_times(c)]
     if stream in ("audit_logs", "deletions"):
         now = datetime.now(timezone.utc)
-        since, until = iso_of(now - timedelta(days=AUDIT_LOG_DAYS)), iso_of(now - timedelta(seconds=60))
+        since = kustomer_timestamp(now - timedelta(days=AUDIT_LOG_DAYS))
+        until = kustomer_timestamp(now - timedelta(seconds=60))
         entries = [e["attributes"] | {"id": e["id"]} for e in dataset.audit_logs]
         entries = [e for e in entries if since <= e["createdAt"] <= until]
         if stream == "deletions":
             return [e["objectId"] for e in entries if e["eventVerb"] == "delete" and e["objectType"] in DELETED_TYPES]
         return [e["id"] for e in entries]
     return [r["id"] for r in dataset.all(stream)]
-
-
-def iso_of(moment: datetime) -> str:
-    return iso(int(moment.timestamp() * 1000))

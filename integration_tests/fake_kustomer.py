@@ -838,6 +838,15 @@ class FakeKustomer:
             self._thread.join()
             self._server = self._thread = None
 
+    def serve_until_interrupted(self) -> None:
+        """For command-line servers: block until Ctrl-C (or SIGTERM's KeyboardInterrupt), then stop."""
+        try:
+            self._thread.join()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
     def __enter__(self) -> "FakeKustomer":
         return self.start()
 
@@ -1155,12 +1164,7 @@ def main(argv: list[str] | None = None) -> None:
     fake = FakeKustomer(Dataset(scaled_sizes(args.scale), seed=args.seed), host=args.host, port=args.port,
                         faults=faults).start()
     print(f"fake Kustomer API at {fake.url} (api key: {API_KEY})", flush=True)
-    try:
-        fake._thread.join()  # interruptible by Ctrl-C
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
+    fake.serve_until_interrupted()
 
 
 if __name__ == "__main__":

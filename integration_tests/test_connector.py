@@ -3,7 +3,7 @@
 import pytest
 
 from integration_tests import cli
-from integration_tests.expected import expected_ids
+from integration_tests.expected import expected_ids, klass_stream
 from integration_tests.fake_kustomer import WRONG_REGION_KEY
 
 STREAMS = {  # one GET list each, read whole
@@ -15,7 +15,7 @@ TYPED = {"customers", "conversations", "messages", "companies"}  # read their cu
 
 
 def klass_streams(dataset) -> dict[str, str]:
-    return {"kobjects_" + name.replace("-", "_"): name for name in dataset.kobjects}
+    return {klass_stream(name): name for name in dataset.kobjects}
 
 
 @pytest.fixture(scope="module")

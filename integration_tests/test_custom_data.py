@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from integration_tests import cli
-from integration_tests.expected import expected_ids
+from integration_tests.expected import expected_ids, klass_stream
 from integration_tests.fake_kustomer import API_KEY, DEFAULT_KLASS, KLASS_FIELDS, METADATA, Dataset, FakeKustomer, Faults
 
 SUFFIX_TYPES = {"Num": "number", "Bool": "boolean", "At": "string", "Str": "string", "Txt": "string", "Url": "string",
@@ -67,7 +67,7 @@ def test_one_stream_per_klass_with_its_own_typed_schema_and_a_safe_name(org):
     per_klass = {name: s for name, s in streams.items() if name.startswith("kobjects_")}
     assert len(per_klass) == len(klasses) and all(re.fullmatch(r"kobjects_[a-z0-9_]+", n) for n in per_klass)
     for klass in klasses:
-        stream = per_klass["kobjects_" + re.sub(r"[^a-z0-9]+", "_", klass.lower())]
+        stream = per_klass[klass_stream(klass)]
         assert custom_columns(stream) == expected_columns(KLASS_FIELDS.get(klass, DEFAULT_KLASS)), klass
         assert set(stream["supported_sync_modes"]) == {"full_refresh", "incremental"}
     assert "kobjects" in streams and not custom_columns(streams["kobjects"])  # the combined table stays untyped

@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from integration_tests import cli
-from integration_tests.expected import expected_ids
+from integration_tests.expected import expected_ids, klass_stream
 from integration_tests.fake_kustomer import API_KEY, DEFAULT_SIZES, Dataset, FakeKustomer
 
 pytestmark = pytest.mark.pyairbyte
@@ -48,7 +48,7 @@ KLASSES = [key.removeprefix("kobject.") for key in DEFAULT_SIZES if key.startswi
 ALL_STREAMS = {
     "customers", "conversations", "messages", "notes", "users", "teams", "tags", "brands", "shortcuts", "companies",
     "klasses", "kobjects", "queues", "satisfaction_surveys", "satisfaction_responses", "conversation_times",
-    "audit_logs", "deletions", *(f"kobjects_{klass.replace('-', '_')}" for klass in KLASSES),
+    "audit_logs", "deletions", *map(klass_stream, KLASSES),
 }
 INCREMENTAL = ["customers", "conversations"]  # streams the second read checks record by record
 
