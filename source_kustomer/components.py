@@ -100,14 +100,12 @@ def normalize_base_url(value: Any) -> str:
 def normalize_start_date(value: Any) -> str:
     """ISO 8601 date or date-time (UTC if no offset) -> Kustomer's own `YYYY-MM-DDTHH:MM:SS.mmmZ`."""
     try:
-        moment = datetime.fromisoformat(str(value).strip().replace("z", "Z"))
+        return kustomer_timestamp(_utc(str(value).strip()))
     except ValueError:
         raise config_error(
             f"The `start_date` field {str(value)[:40]!r} is not an ISO 8601 date or date-time. "
             "Use e.g. `2024-01-01` or `2024-01-01T00:00:00Z`, or leave it empty to sync everything."
         ) from None
-    moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-    return kustomer_timestamp(moment)
 
 
 def kustomer_timestamp(moment: datetime) -> str:
@@ -271,6 +269,40 @@ class OncePerRestart(RecordFilter):
                     ids.add(record_id)
                     self._latest[key] = (latest, ids)
             yield record
+
+
+@dataclass
+class WithinCursorBounds(RecordFilter):
+    """Keeps the records whose `cursor_field` lies within the slice's `start_time`..`end_time`, as the CDK's
+    `is_client_side_incremental` filter does, but compares Kustomer's fixed-width timestamps as strings: the CDK's
+    filter parses every record's timestamp twice with `strptime`, about a sixth of a sync's CPU. A slice without
+    bounds (a stream read without a cursor) keeps every record."""
+
+    cursor_field: str = "updatedAt"
+
+    def filter_records(self, records: Iterable[Mapping[str, Any]], stream_state: Any, stream_slice: Any = None,
+                       next_page_token: Any = None) -> Iterable[Mapping[str, Any]]:
+        bounds = getattr(stream_slice, "cursor_slice", None) or {}
+        if "start_time" not in bounds or "end_time" not in bounds:
+            yield from records
+            return
+        # Kustomer's timestamps are milliseconds: a bound between two milliseconds rounds inwards, so it stays exact.
+        start = kustomer_timestamp(_utc(bounds["start_time"]) + timedelta(microseconds=999))
+        end, field = kustomer_timestamp(_utc(bounds["end_time"])), self.cursor_field
+        for record in records:
+            value = record.get(field)
+            if isinstance(value, str) and not (len(value) == 24 and value[10] == "T" and value[-1] == "Z"):
+                try:  # another ISO 8601 form (no milliseconds, an offset): compared in Kustomer's form
+                    value = kustomer_timestamp(_utc(value))
+                except ValueError:
+                    value = None
+            if not isinstance(value, str) or start <= value <= end:  # no timestamp: kept, as the CDK keeps it
+                yield record
+
+
+def _utc(value: Any) -> datetime:
+    moment = datetime.fromisoformat(str(value).replace("z", "Z"))
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 class _ParsedJson:
