@@ -11,7 +11,7 @@ import re
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping, MutableMapping
 from urllib.parse import urlsplit
@@ -22,9 +22,7 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.declarative.extractors.record_extractor import RecordExtractor
 from airbyte_cdk.sources.declarative.extractors.record_filter import RecordFilter
 from airbyte_cdk.sources.declarative.requesters.error_handlers import DefaultErrorHandler
-from airbyte_cdk.sources.declarative.requesters.paginators.strategies.cursor_pagination_strategy import (
-    CursorPaginationStrategy,
-)
+from airbyte_cdk.sources.declarative.requesters.paginators.strategies.pagination_strategy import PaginationStrategy
 from airbyte_cdk.sources.declarative.transformations.config_transformations.config_transformation import (
     ConfigTransformation,
 )
@@ -305,28 +303,35 @@ def _utc(value: Any) -> datetime:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
-class _ParsedJson:
-    def decode(self, response: requests.Response) -> Iterable[Any]:
-        try:
-            yield response.json()
-        except ValueError:
-            yield {}
-
-
 @dataclass
-class NextLink(CursorPaginationStrategy):
-    """Follows `links.next` (a relative `/v1/...` path) on the configured API host, and nowhere else.
+class NextLink(PaginationStrategy):
+    """Follows `links.next` (a relative `/v1/...` path) on the configured API host, and nowhere else, until a page
+    has none or no records (some lists answer an empty last page that still links onwards). Pages hold
+    `parameters.page_size` records, 100 by default.
 
-    The returned token is an absolute URL on `config.api_url`, so the API key is only ever sent there.
-    """
+    The returned token is an absolute URL on `config.api_url`, so the API key is only ever sent there. Read from the
+    page `parse_once` parsed: CursorPagination would render two templates per page."""
+
+    config: Mapping[str, Any]
+    parameters: InitVar[Mapping[str, Any]]
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
-        super().__post_init__(parameters)
-        self.decoder = _ParsedJson()  # the page `parse_once` parsed already, not parsed again for one link
+        self._page_size = int(parameters.get("page_size") or 100)
+
+    @property
+    def initial_token(self) -> Any:
+        return None
+
+    def get_page_size(self) -> int:
+        return self._page_size
 
     def next_page_token(self, response: Any, last_page_size: int, last_record: Any, *args: Any, **kwargs: Any) -> Any:
-        link = super().next_page_token(response, last_page_size, last_record, *args, **kwargs)
-        if not link:
+        try:
+            page = response.json()
+        except ValueError:
+            return None
+        link = (page.get("links") or {}).get("next") if isinstance(page, dict) else None
+        if not link or not page.get("data"):
             return None
         api_url = self.config["api_url"]
         link = str(link)
