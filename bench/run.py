@@ -452,7 +452,7 @@ PROFILE_BUCKETS = [
      r"ConcurrentDeclarativeSource\.(__init__|streams|_group_streams)"),
     ("records: the connector's own parse of each page + flatten (components: parse_once, JsonApiRecords; orjson)",
      r"parse_once|JsonApiRecords\.|flatten \(.*components\.py"),
-    ("paginator: next link (CursorPaginationStrategy decodes the page again, interpolates cursor_value)",
+    ("paginator: next link (NextLink, from the parsed page)",
      r"PaginationDecoderDecorator\.decode|NextLink\.next_page_token|CursorPaginationStrategy"),
     ("error handler: response filters parse the page again (stdlib json)",
      r"HttpResponseFilter\.|JsonErrorMessageParser|DefaultErrorHandler\.interpret_response"),
