@@ -9,6 +9,9 @@ One run, everything side by side on the same machine (ratios mean something; abs
 1. throughput  one fake server (its own process) with the chosen sizes; full-refresh syncs of
                - source-kustomer, every stream;
                - the raw floor (bench/floor.py: requests + orjson, the same list pages), 1 and 2 threads;
+               - the Python pipeline without the CDK (floor.py --as-records: the floor, plus each record flattened,
+                 handed to the main thread and written as an Airbyte RECORD line), 2 threads: the least a
+                 connector of the CDK's shape does, so what a ratio to the floor can reach at all;
                - source-kustomer and the Singer tap-kustomer 1.1.0 (own venv bench/.venv-singer, run through
                  bench/singer_shim.py: pointed at the fake, self-throttle off) on the 9 streams the tap has,
                  the tap under a timeout (it loops forever when more than a page of records share one updatedAt)
@@ -144,7 +147,7 @@ def _consume(stream, mode: str, result: Measured, started: float) -> None:
         data = pending + chunk
         cut = len(data) if not chunk else data.rfind(b"\n") + 1
         block, pending = data[:cut], data[cut:]
-        if mode == "airbyte" and block:
+        if mode in ("airbyte", "records") and block:
             found = _RECORD.findall(block)
             if found:
                 if result.first_record is None:
@@ -174,8 +177,8 @@ def _consume(stream, mode: str, result: Measured, started: float) -> None:
                     seen.add(key)
                     result.unique[name] += 1
                     result.last_new = now
-        elif block:  # raw: keep the end (the floor prints one JSON line)
-            tail = (tail + block)[-65536:]
+        if mode in ("raw", "records") and block:  # keep the end (the floor prints one JSON line last)
+            tail = (tail + block[-65536:])[-65536:]
         if not chunk:
             break
     for name, count in names.items():
@@ -412,15 +415,20 @@ def singer_read(server: Server, timeout: float) -> Measured:
     return result
 
 
-def floor_read(python: str, server: Server, threads: int, streams: list[str]) -> Measured:
+PIPELINE = "Python pipeline without the CDK (floor + flatten, records handed to the main thread and written), 2 threads"
+
+
+def floor_read(python: str, server: Server, threads: int, streams: list[str], as_records: bool = False) -> Measured:
     server.reset()
-    result = measure(f"raw floor (requests + orjson), {threads} thread{'s' * (threads > 1)}",
-                     [python, str(BENCH / "floor.py"), "--base-url", server.url, "--threads", str(threads),
-                      "--streams", ",".join(streams)], "raw", OUT / f"floor-{server.name}-{threads}.log")
+    label = PIPELINE if as_records else f"raw floor (requests + orjson), {threads} thread{'s' * (threads > 1)}"
+    result = measure(label, [python, str(BENCH / "floor.py"), "--base-url", server.url, "--threads", str(threads),
+                             "--streams", ",".join(streams), *(["--as-records"] if as_records else [])],
+                     "records" if as_records else "raw",
+                     OUT / f"floor-{server.name}-{threads}{'-records' if as_records else ''}.log")
     result.server = server.stats()
     try:
         summary = json.loads(result.stdout_tail.strip().splitlines()[-1])
-        result.records = Counter({s: v["records"] for s, v in summary["streams"].items()})
+        result.records = Counter({s: v["records"] for s, v in summary["streams"].items()})  # its own count
         result.errors = summary["errors"]
     except (ValueError, IndexError) as error:
         result.errors = [f"no summary from floor.py: {error!r}"]
@@ -558,6 +566,8 @@ def throughput(args, python: str, connector: Connector, report: dict) -> None:
         for threads in (1, 2):
             log(f"throughput: raw floor, {threads} thread(s) ...")
             runs.append(("all", floor_read(python, server, threads, all_streams)))
+        log("throughput: the Python pipeline without the CDK ...")
+        runs.append(("all", floor_read(python, server, 2, all_streams, as_records=True)))
         server.reset()
         log("throughput: source-kustomer, the tap's 9 streams ...")
         runs.append(("tap", connector.read("source-kustomer", server, catalog_tap, tag="-9")))
@@ -590,7 +600,7 @@ def throughput(args, python: str, connector: Connector, report: dict) -> None:
                      f1(r.server["bytes"] / MB), f1(r.peak_rss_mb), f"{r.cpu_s / r.wall:.0%}" if r.wall else ""])
     report["throughput_runs"] = runs
     report["extra_requests"] = [runs[0][1].server["api_requests"] / min_pages(runs[0][1].server, all_streams) - 1,
-                                runs[3][1].server["api_requests"] / min_pages(runs[3][1].server, SINGER_STREAMS) - 1]
+                                runs[4][1].server["api_requests"] / min_pages(runs[4][1].server, SINGER_STREAMS) - 1]
     report["tables"].append((
         f"Throughput: full refresh, {sizes['customers']:,} customers, {sizes['conversations']:,} conversations, "
         f"{sizes['messages']:,} messages + small streams ({sum(stats_counts.values()):,} records)",
@@ -599,7 +609,7 @@ def throughput(args, python: str, connector: Connector, report: dict) -> None:
                "peak RSS MB", "CPU/wall"], rows)))
 
     # Per stream: what the connector and the tap each delivered.
-    connector_tap, singer = runs[3][1], runs[4][1]
+    connector_tap, singer = runs[4][1], runs[5][1]
     rows = [[s, f"{stats_counts[s]:,}", f"{connector_tap.records[s]:,}", f"{singer.records[s]:,}",
              f"{singer.unique[s]:,}"] for s in sorted(SINGER_STREAMS, key=lambda s: stats_counts[s])]
     report["tables"].append((
@@ -700,7 +710,7 @@ def targets(report: dict) -> str:
     rows = []
     runs = report.get("throughput_runs")
     if runs:
-        connector_all, floor1, floor2, connector_tap, singer, *incremental = (r for _, r in runs)
+        connector_all, floor1, floor2, pipeline, connector_tap, singer, *incremental = (r for _, r in runs)
         vs_singer = ratio(connector_tap.rate, singer.rate)
         rows.append(["records/s >= 3x the Singer tap's (same 9 streams)",
                      f"{n0(connector_tap.rate)} vs {n0(singer.rate)}: **x{vs_singer:.2f}**" if vs_singer else "n/a",
@@ -710,6 +720,11 @@ def targets(report: dict) -> str:
         rows.append(["records/s >= 0.5x the raw floor's (faster of 1 and 2 threads)",
                      f"{n0(connector_all.rate)} vs {n0(best_floor)}: **x{vs_floor:.2f}**" if vs_floor else "n/a",
                      met(vs_floor and vs_floor >= TARGET_VS_FLOOR)])
+        if ratio(pipeline.rate, best_floor):
+            rows.append(["(not a target) the least a connector of the CDK's shape does, the Python pipeline without "
+                         "the CDK, against the same floor: what 0.5 leaves the CDK", f"{n0(pipeline.rate)} vs "
+                         f"{n0(best_floor)}: x{ratio(pipeline.rate, best_floor):.2f}; source-kustomer x"
+                         f"{ratio(connector_all.rate, pipeline.rate):.2f} of the pipeline", "-"])
         if incremental and ratio(incremental[0].rate, best_floor):
             rows.append(["(not a target) the same, as a first incremental sync, whose cursor parses each record's "
                          "`updatedAt` for the state", f"{n0(incremental[0].rate)} vs {n0(best_floor)}: "

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import orjson
 import requests
 from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.declarative.auth.declarative_authenticator import DeclarativeAuthenticator
 from airbyte_cdk.sources.declarative.extractors.record_extractor import RecordExtractor
 from airbyte_cdk.sources.declarative.extractors.record_filter import RecordFilter
 from airbyte_cdk.sources.declarative.requesters.error_handlers import DefaultErrorHandler
@@ -147,6 +148,29 @@ def flatten(resource: dict, custom_columns: bool = False) -> dict:
 CUSTOM_TYPES = {"Num": "number", "Bool": "boolean", "At": "timestamp_with_timezone", "Str": "string",
                 "Txt": "string", "Url": "string", "Tree": "string", "Id": "string"}
 _SUFFIX = re.compile(r"(?<=[a-z0-9])(" + "|".join(CUSTOM_TYPES) + r")$")
+
+
+@dataclass
+class KustomerHeaders(DeclarativeAuthenticator):
+    """The headers of every request, `Authorization: Bearer <api_key>` and `Accept: application/json`, built once:
+    a BearerAuthenticator and `request_headers` render three templates per request (about 4% of a sync's CPU)."""
+
+    config: Mapping[str, Any]
+    parameters: InitVar[Mapping[str, Any]]
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self._headers = {"Authorization": f"Bearer {self.config.get('api_key', '')}", "Accept": "application/json"}
+
+    @property
+    def auth_header(self) -> str:
+        return "Authorization"
+
+    @property
+    def token(self) -> str:
+        return self._headers["Authorization"]
+
+    def get_auth_header(self) -> Mapping[str, Any]:
+        return self._headers
 
 
 class Progress:

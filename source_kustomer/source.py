@@ -20,7 +20,7 @@ from airbyte_cdk.sources.declarative.models.declarative_component_schema import 
 )
 from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 
-from source_kustomer.components import DeletionMarkers, OrgBudget, kustomer_timestamp
+from source_kustomer.components import DeletionMarkers, KustomerHeaders, OrgBudget, kustomer_timestamp
 
 # Streams whose incremental syncs carry markers for records Kustomer hard-deleted: stream -> audit-log objectType.
 MARKED = {"customers": "customer", "conversations": "conversation", "messages": "message"}
@@ -127,7 +127,7 @@ class SourceKustomer(ConcurrentDeclarativeSource):
         api_url = self._config["api_url"]
         host = urlsplit(api_url).netloc
         try:
-            headers = {"Authorization": f"Bearer {self._config['api_key']}", "Accept": "application/json"}
+            headers = KustomerHeaders(self._config, {}).get_auth_header()
             # Never follow a redirect: it would carry the key to wherever it points.
             response = requests.get(f"{api_url}/v1/auth/tokens/current", headers=headers, timeout=(10, 60), allow_redirects=False)
         except requests.exceptions.ConnectionError:

@@ -48,6 +48,7 @@ def test_read_emits_flat_records(api):
     assert record["status"] == "open" and record["orgId"] == "org1"
     assert record["updatedAt"] == "2024-05-01T10:00:00.000Z"
     assert api.last_request.headers["Authorization"] == "Bearer unit-test-secret-key"
+    assert api.last_request.headers["Accept"] == "application/json"
 
 
 def test_kobjects_are_read_per_klass_and_tagged_with_the_klass_name(api):
