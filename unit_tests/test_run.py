@@ -49,6 +49,38 @@ def test_the_secret_filter_applies_to_records(capsysbinary):
     assert b"the key is ****" in written(writer, capsysbinary)
 
 
+def test_records_wait_at_most_a_tenth_of_a_second(monkeypatch, capsysbinary):
+    clock = [100.0]
+    monkeypatch.setattr("source_kustomer.run.time.monotonic", lambda: clock[0])
+    writer = RecordWriter()
+    writer.write(record({"id": "1"}))
+    assert capsysbinary.readouterr().out == b""  # held for the next megabyte
+    clock[0] += 0.2
+    writer.write(record({"id": "2"}))
+    assert capsysbinary.readouterr().out.count(b'"type":"RECORD"') == 2
+
+
+def test_a_stdout_that_takes_part_of_a_write_still_gets_every_byte(monkeypatch):
+    class Unbuffered:  # python -u: stdout's buffer is the raw file, which may write less than it is given
+        def __init__(self):
+            self.buffer, self.got = self, bytearray()
+
+        def write(self, data):
+            self.got += bytes(data[:1000])
+            return min(len(data), 1000)
+
+        def flush(self):
+            pass
+
+    out = Unbuffered()
+    monkeypatch.setattr("sys.stdout", out)
+    writer = RecordWriter()
+    for n in range(50):
+        writer.write(record({"id": str(n), "text": "x" * 100}))
+    writer.flush()
+    assert [json.loads(line)["record"]["data"]["id"] for line in out.got.splitlines()] == [str(n) for n in range(50)]
+
+
 def test_a_read_prints_records_before_their_state_with_the_count(api, tmp_path, capsys):
     api.get(f"{API}/tags", json=page([resource("tag", n, name=f"has {CONFIG['api_key']}") for n in range(3)], "/v1/tags?page=2"))
     api.get(f"{API}/tags?page=2", json=page([resource("tag", 3)]))
