@@ -11,7 +11,7 @@ import re
 import threading
 import time
 from collections import deque
-from dataclasses import InitVar, dataclass
+from dataclasses import InitVar, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping, MutableMapping
 from urllib.parse import urlsplit
@@ -155,7 +155,7 @@ class KustomerHeaders(DeclarativeAuthenticator):
     """The headers of every request, `Authorization: Bearer <api_key>` and `Accept: application/json`, built once:
     a BearerAuthenticator and `request_headers` render four templates per request (about 4% of a sync's CPU)."""
 
-    config: Mapping[str, Any]
+    config: Mapping[str, Any] = field(repr=False)  # holds the key: never in a repr that a log might print
     parameters: InitVar[Mapping[str, Any]]
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:

@@ -6,6 +6,7 @@ import pytest
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
+from airbyte_cdk.utils.airbyte_secrets_utils import update_secrets
 
 from source_kustomer import SourceKustomer
 
@@ -40,6 +41,14 @@ def read_stream(stream: str, config: dict | None = None) -> EntrypointOutput:
 def calls(api) -> list:
     """The requests a test's stream made: without the klasses list and the metadata every read also asks for."""
     return [r for r in api.request_history if r.path != "/v1/klasses" and not r.path.startswith("/v1/metadata/")]
+
+
+@pytest.fixture(autouse=True)
+def no_secrets_left_behind():
+    """A read registers its config's secrets in the CDK's process-wide filter; a short test key such as "k" would
+    then be masked in every later test's messages."""
+    yield
+    update_secrets([])
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Record shape: id/type, attributes at top level, relationships kept, `<relationship>Id` foreign keys."""
 
-from source_kustomer.components import flatten
-from unit_tests.conftest import API, page, read_stream, resource
+from source_kustomer.components import KustomerHeaders, flatten
+from unit_tests.conftest import API, CONFIG, page, read_stream, resource
 
 
 def test_flatten_moves_attributes_up_and_adds_foreign_keys():
@@ -49,6 +49,10 @@ def test_read_emits_flat_records(api):
     assert record["updatedAt"] == "2024-05-01T10:00:00.000Z"
     assert api.last_request.headers["Authorization"] == "Bearer unit-test-secret-key"
     assert api.last_request.headers["Accept"] == "application/json"
+
+
+def test_the_headers_component_never_shows_the_key():
+    assert CONFIG["api_key"] not in repr(KustomerHeaders(CONFIG, {}))
 
 
 def test_kobjects_are_read_per_klass_and_tagged_with_the_klass_name(api):
