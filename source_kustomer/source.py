@@ -29,7 +29,7 @@ MARKED = {"customers": "customer", "conversations": "conversation", "messages": 
 def load_manifest() -> dict[str, Any]:
     """The manifest with `schemas:` filled from the JSON files, so streams can `$ref: "#/schemas/<name>"`."""
     package = resources.files("source_kustomer")
-    manifest = yaml.safe_load(package.joinpath("manifest.yaml").read_text())
+    manifest = yaml.load(package.joinpath("manifest.yaml").read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     schemas = package.joinpath("schemas")
     manifest["schemas"] = {
         entry.name[: -len(".json")]: json.loads(entry.read_text())
