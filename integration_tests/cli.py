@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 # The console script installed next to this interpreter (the project's virtualenv), else the one on PATH.
 EXECUTABLE = str(Path(sys.executable).with_name("source-kustomer")) if Path(sys.executable).with_name(
@@ -74,19 +74,18 @@ def configured_catalog(catalog: dict, streams: Iterable[str] | None = None, incr
     }
 
 
-def read_until_states(config: dict, catalog: dict, states: int, timeout: int = 300) -> Run:
-    """A `read` killed once it has printed `states` STATE messages: an interrupted sync."""
+def read_until_state(config: dict, catalog: dict, until: Callable[[dict], bool], timeout: int = 300) -> Run:
+    """A `read` killed once it has printed a STATE message for which `until(state)` holds: an interrupted sync."""
     with tempfile.TemporaryDirectory() as folder:
         paths = [Path(folder, "config.json"), Path(folder, "catalog.json")]
         for path, value in zip(paths, (config, catalog)):
             path.write_text(json.dumps(value))
         args = [EXECUTABLE, "read", "--config", str(paths[0]), "--catalog", str(paths[1])]
-        lines, seen = [], 0
+        lines = []
         with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
             for line in process.stdout:
                 lines.append(line)
-                seen += line.startswith('{"type":"STATE"')
-                if seen >= states:
+                if line.startswith('{"type":"STATE"') and until(json.loads(line)["state"]):
                     process.kill()
                     break
             process.wait(timeout)
