@@ -589,7 +589,7 @@ def throughput(args, python: str, connector: Connector, report: dict) -> None:
             log(f"throughput: round {number} of {args.rounds}, source-kustomer and the raw floors ...")
             again = connector.read("source-kustomer", server, catalog_all, tag=f"-round{number}")
             rounds.append((again, *(floor_read(python, server, threads, all_streams) for threads in (1, 2))))
-        report["floor_rounds"] = rounds
+        report["floor_ratios"] = [ratio(c.rate, max(a.rate, b.rate)) for c, a, b in rounds]
         if args.profile:
             log("profile: source-kustomer under py-spy, every stream ...")
             report["profile"] = profile(connector, server, catalog_all, args.profile_seconds)
@@ -620,8 +620,8 @@ def throughput(args, python: str, connector: Connector, report: dict) -> None:
                "peak RSS MB", "CPU/wall"], rows)))
 
     expected = sum(stats_counts[s] for s in all_streams)
-    rows = [[number, status(c, expected), f1(c.wall), n0(c.rate), n0(a.rate), n0(b.rate),
-             f"{ratio(c.rate, max(a.rate, b.rate)):.2f}"] for number, (c, a, b) in enumerate(rounds, 1)]
+    rows = [[number, status(c, expected), f1(c.wall), n0(c.rate), n0(a.rate), n0(b.rate), f"{r:.2f}" if r else "n/a"]
+            for number, ((c, a, b), r) in enumerate(zip(rounds, report["floor_ratios"]), 1)]
     report["tables"].append((
         f"Source-kustomer against the raw floor, {len(rounds)} alternating rounds (round 1 is the table above)",
         table(["round", "result", "source-kustomer wall s", "source-kustomer records/s", "floor, 1 thread records/s",
@@ -735,7 +735,7 @@ def targets(report: dict) -> str:
                      f"{n0(connector_tap.rate)} vs {n0(singer.rate)}: **x{vs_singer:.2f}**" if vs_singer else "n/a",
                      met(vs_singer and vs_singer >= TARGET_VS_SINGER)])
         best_floor = max(floor1.rate, floor2.rate)
-        rounds = [ratio(c.rate, max(a.rate, b.rate)) for c, a, b in report.get("floor_rounds", [])]
+        rounds = report.get("floor_ratios", [])
         vs_floor = statistics.median(rounds) if rounds and None not in rounds else None
         rows.append([f"records/s >= 0.5x the raw floor's (faster of 1 and 2 threads; median of {len(rounds)} "
                      "alternating rounds)", f"{n0(connector_all.rate)} vs {n0(best_floor)} in round 1; rounds "

@@ -132,10 +132,8 @@ class DirectRecords(ConcurrentSource):
                 write(item.stream_name, item.data)
                 try:  # the CDK checks memory after each message, to fail a sync before the machine kills it
                     self.check_memory()
-                except AirbyteTracedException:
-                    yield from buffered()  # as the CDK: what is queued goes out first
-                    raise
-                yield from buffered()  # as on_record: what the main thread could not put on a full queue
+                finally:  # as on_record, and before a failed check's error: what could not go on a full queue
+                    yield from buffered()
             else:
                 yield from self._handle_item(item, processor)
             if queue.empty() and processor.is_done():

@@ -92,15 +92,20 @@ def test_a_stdout_that_takes_part_of_a_write_still_gets_every_byte(monkeypatch):
     assert [json.loads(line)["record"]["data"]["id"] for line in out.got.splitlines()] == [str(n) for n in range(50)]
 
 
-def test_a_read_prints_records_before_their_state_with_the_count(api, tmp_path, capsys):
-    api.get(f"{API}/tags", json=page([resource("tag", n, name=f"has {CONFIG['api_key']}") for n in range(3)], "/v1/tags?page=2"))
-    api.get(f"{API}/tags?page=2", json=page([resource("tag", 3)]))
-    catalog = {"streams": [{"stream": {"name": "tags", "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
-                            "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}]}
+def read_command(tmp_path, capsys, streams: list[str]) -> str:
+    """What `source-kustomer read` of these streams, full refresh, printed (run in-process)."""
+    catalog = {"streams": [{"stream": {"name": name, "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
+                            "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"} for name in streams]}
     (tmp_path / "config.json").write_text(json.dumps(CONFIG))
     (tmp_path / "catalog.json").write_text(json.dumps(catalog))
     run(["read", "--config", str(tmp_path / "config.json"), "--catalog", str(tmp_path / "catalog.json")])
-    printed = capsys.readouterr().out
+    return capsys.readouterr().out
+
+
+def test_a_read_prints_records_before_their_state_with_the_count(api, tmp_path, capsys):
+    api.get(f"{API}/tags", json=page([resource("tag", n, name=f"has {CONFIG['api_key']}") for n in range(3)], "/v1/tags?page=2"))
+    api.get(f"{API}/tags?page=2", json=page([resource("tag", 3)]))
+    printed = read_command(tmp_path, capsys, ["tags"])
     messages = [json.loads(line) for line in printed.splitlines()]
     kinds = [m["type"] for m in messages if m["type"] in ("RECORD", "STATE")]
     assert kinds == ["RECORD"] * 4 + ["STATE"]
@@ -115,12 +120,7 @@ def read_tags_and_teams(api, tmp_path, capsys) -> list[dict]:
     api.get(f"{API}/tags", json=page([resource("tag", n) for n in range(3)], "/v1/tags?page=2"))
     api.get(f"{API}/tags?page=2", json=page([resource("tag", n) for n in range(3, 5)]))
     api.get(f"{API}/teams", json=page([resource("team", n, name=None) for n in range(2)]))
-    streams = [{"stream": {"name": name, "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
-                "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"} for name in ("tags", "teams")]
-    (tmp_path / "config.json").write_text(json.dumps(CONFIG))
-    (tmp_path / "catalog.json").write_text(json.dumps({"streams": streams}))
-    run(["read", "--config", str(tmp_path / "config.json"), "--catalog", str(tmp_path / "catalog.json")])
-    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    return [json.loads(line) for line in read_command(tmp_path, capsys, ["tags", "teams"]).splitlines()]
 
 
 def per_stream(messages: list[dict]) -> dict:
