@@ -10,6 +10,18 @@ AUDIT_LOG_DAYS = 400  # how far back audit_logs and deletions read (manifest: au
 DELETED_TYPES = {"conversation", "customer", "message"}  # what the deletions stream asks the audit log for
 
 
+def sync_end(run) -> datetime:
+    """Where a sync stopped reading: the latest cursor value in its final states (every stream's state moves to the
+    sync's end, a minute before it started)."""
+    stamps = re.findall(r'"(\d{4}-\d\d-\d\dT[\d:.]+Z)"', str([s["stream"]["stream_state"] for s in run.final_states()]).replace("'", '"'))
+    return max(datetime.fromisoformat(stamp.replace("Z", "+00:00")) for stamp in stamps)
+
+
+def after(run, milliseconds: int = 1) -> str:
+    """A moment just after a sync's end, in Kustomer's format: a change stamped then is the next sync's to read."""
+    return kustomer_timestamp(sync_end(run) + timedelta(milliseconds=milliseconds))
+
+
 def klass_stream(klass: str) -> str:
     """The stream of one klass's kobjects: the manifest's safe name (lower case, `_` for other characters)."""
     return "kobjects_" + re.sub(r"[^a-z0-9]+", "_", klass.lower())

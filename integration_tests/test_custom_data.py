@@ -2,12 +2,11 @@
 CSAT responses, conversation times, queues, audit logs and deletion rows."""
 
 import re
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from integration_tests import cli
-from integration_tests.expected import expected_ids, klass_stream
+from integration_tests.expected import after, expected_ids, klass_stream
 from integration_tests.fake_kustomer import API_KEY, DEFAULT_KLASS, KLASS_FIELDS, METADATA, Dataset, FakeKustomer, Faults
 
 SUFFIX_TYPES = {"Num": "number", "Bool": "boolean", "At": "string", "Str": "string", "Txt": "string", "Url": "string",
@@ -96,8 +95,7 @@ def test_custom_columns_carry_the_values_of_custom(org):
 def test_a_klass_stream_reads_its_kobjects_then_searches_its_own_context(org):
     run, catalog = read(org, ["kobjects_order"])
     assert {r["id"] for r in run.records("kobjects_order")} == {k["id"] for k in org.dataset.kobjects["order"]}
-    touched = org.dataset.touch("kobjects", [org.dataset.kobjects["order"][3]["id"]],
-                                at=datetime.now(timezone.utc) - timedelta(minutes=5))
+    touched = org.dataset.touch("kobjects", [org.dataset.kobjects["order"][3]["id"]], at=after(run))
     org.requests_log.clear()
     second, _ = read(org, ["kobjects_order"], state=run.final_states(), catalog=catalog)
     state = run.final_states()[0]["stream"]["stream_state"]["updatedAt"][:23]
@@ -128,7 +126,7 @@ def test_conversation_times_are_read_again_only_for_changed_conversations(org):
     assert expected and {r["id"] for r in run.records("conversation_times")} == expected
     assert {r["id"] for r in run.records("queues")} == {q["id"] for q in org.dataset.all("routing/queues")}
     changed = next(c for c in org.dataset.all("conversations") if org.dataset.conversation_times(c))
-    org.dataset.touch("conversations", [changed["id"]], at=datetime.now(timezone.utc) - timedelta(minutes=5))
+    org.dataset.touch("conversations", [changed["id"]], at=after(run))
     org.requests_log.clear()
     second, _ = read(org, ["conversation_times"], state=run.final_states(), catalog=catalog)
     asked = [e["path"].split("/")[3] for e in org.requests_log if e["path"].endswith("/times")]
@@ -148,7 +146,7 @@ def test_hard_deletes_arrive_as_deletion_rows_and_as_markers_in_their_stream(org
     assert not markers(run, "conversations")  # a first sync: the destination holds nothing deleted since
     logged = [e["attributes"] for e in org.dataset.audit_logs if e["attributes"]["eventVerb"] == "delete"]
 
-    at = datetime.now(timezone.utc) - timedelta(minutes=5)
+    at = after(run)
     gone = {"conversation": org.dataset.all("conversations")[0]["id"], "customer": org.dataset.all("customers")[-1]["id"]}
     org.dataset.delete("conversations", [gone["conversation"]], hard=True, at=at)
     org.dataset.delete("customers", [gone["customer"]], hard=True, at=at)
@@ -156,7 +154,7 @@ def test_hard_deletes_arrive_as_deletion_rows_and_as_markers_in_their_stream(org
     rows = {r["id"]: r for r in second.records("deletions")}
     assert set(gone.values()) <= rows.keys() <= set(gone.values()) | set(earlier)  # and what sat on the boundary
     for type_, id_ in gone.items():
-        assert rows[id_]["objectType"] == type_ and rows[id_]["deletedAt"].startswith(at.strftime("%Y-%m-%dT%H:%M"))
+        assert rows[id_]["objectType"] == type_ and rows[id_]["deletedAt"] == at
     events = {(r["objectId"], r["eventVerb"]) for r in second.records("audit_logs")}
     assert {(id_, "delete") for id_ in gone.values()} <= events
     # Each stream carries markers for its own deleted records, which a deduplicated destination applies.

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from integration_tests import cli
+from integration_tests.expected import after
 from integration_tests.fake_kustomer import API_KEY, Dataset, FakeKustomer, Faults
 from source_kustomer.components import flatten
 
@@ -77,10 +78,10 @@ def test_second_sync_emits_exactly_what_changed_and_deletions_as_flags(org):
     rng = random.Random(3)
     for stream in SEARCHED:
         records = org.dataset.all(stream)
-        touched = org.dataset.touch(stream, [r["id"] for r in rng.sample(records, 7)], at=ago(minutes=5))
-        made = org.dataset.create(stream, 4, at=ago(minutes=4), **({"klass": "order"} if stream == "kobjects" else {}))
+        touched = org.dataset.touch(stream, [r["id"] for r in rng.sample(records, 7)], at=after(first, 1))
+        made = org.dataset.create(stream, 4, at=after(first, 2), **({"klass": "order"} if stream == "kobjects" else {}))
         changed[stream] = {r["id"] for r in touched + made}
-    deleted = org.dataset.delete("customers", [org.dataset.all("customers")[0]["id"]], at=ago(minutes=3))
+    deleted = org.dataset.delete("customers", [org.dataset.all("customers")[0]["id"]], at=after(first, 3))
     changed["customers"] |= {r["id"] for r in deleted}
 
     org.requests_log.clear()
@@ -168,7 +169,7 @@ def test_reference_tables_pass_on_only_changed_rows_in_incremental_mode(org):
     config, catalog = setup(org, ["users", "tags"])
     first = cli.run("read", config, catalog)
     assert len(first.records("users")) == len(org.dataset.all("users"))
-    touched = org.dataset.touch("users", [u["id"] for u in org.dataset.all("users")[:3]], at=ago(minutes=5))
+    touched = org.dataset.touch("users", [u["id"] for u in org.dataset.all("users")[:3]], at=after(first))
     second = cli.run("read", config, catalog, state=first.final_states())
     assert {r["id"] for r in touched} <= {r["id"] for r in second.records("users")}
     assert len(second.records("users")) < 10 and len(second.records("tags")) < 10

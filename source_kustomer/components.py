@@ -13,7 +13,7 @@ import time
 from collections import deque
 from dataclasses import InitVar, dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping, MutableMapping
+from typing import Any, Iterable, List, Mapping, MutableMapping, Optional
 from urllib.parse import urlsplit
 
 import orjson
@@ -24,13 +24,15 @@ from airbyte_cdk.sources.declarative.extractors.record_extractor import RecordEx
 from airbyte_cdk.sources.declarative.extractors.record_filter import RecordFilter
 from airbyte_cdk.sources.declarative.requesters.error_handlers import DefaultErrorHandler
 from airbyte_cdk.sources.declarative.requesters.paginators.strategies.pagination_strategy import PaginationStrategy
+from airbyte_cdk.sources.declarative.retrievers.retriever import Retriever
+from airbyte_cdk.sources.declarative.schema.schema_loader import SchemaLoader
 from airbyte_cdk.sources.declarative.transformations.config_transformations.config_transformation import (
     ConfigTransformation,
 )
 from airbyte_cdk.sources.streams.call_rate import AbstractAPIBudget
-from airbyte_cdk.sources.streams.concurrent.partitions.partition import Partition
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorResolution, ResponseAction
-from airbyte_cdk.sources.types import Record
+from airbyte_cdk.sources.types import Record, StreamSlice
+from airbyte_cdk.sources.utils.transform import TransformConfig, TypeTransformer
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 LOGGER = logging.getLogger("airbyte")
@@ -237,15 +239,83 @@ class SatisfactionResponses(JsonApiRecords):
                        "createdAt": conversation.get("createdAt"), "updatedAt": conversation.get("updatedAt")}
 
 
+class KeyCheck:
+    """Whether Kustomer refuses the API key itself, asked once per sync at the first 401: Kustomer answers 401 for a
+    bad key and for a key without a role or a paid feature alike, and only GET /v1/auth/tokens/current, which works
+    for any valid key whatever its roles, tells them apart."""
+
+    _lock = threading.Lock()
+    _answers: dict[tuple[str, str], bool | None] = {}
+
+    @classmethod
+    def refused(cls, config: Mapping[str, Any]) -> bool | None:
+        """True: the key is refused; False: it works (a 401 means a missing role); None: Kustomer did not say."""
+        key = (str(config.get("api_url", "")), str(config.get("api_key", "")))
+        with cls._lock:  # other threads meeting a 401 wait for the one answer
+            if key not in cls._answers:
+                cls._answers[key] = cls._ask(config)
+            return cls._answers[key]
+
+    @classmethod
+    def forget(cls) -> None:
+        with cls._lock:
+            cls._answers.clear()
+
+    @staticmethod
+    def _ask(config: Mapping[str, Any]) -> bool | None:
+        url, headers = f"{config['api_url']}/v1/auth/tokens/current", KustomerHeaders(config, {}).get_auth_header()
+        for attempt in range(3):
+            try:  # never following a redirect: it would carry the key to wherever it points
+                status = requests.get(url, headers=headers, timeout=(10, 30), allow_redirects=False).status_code
+            except requests.exceptions.RequestException:
+                status = None
+            if status in (200, 401):
+                return status == 401
+            time.sleep(2**attempt)
+        return None
+
+
 @dataclass
-class WarnWhenIgnored(DefaultErrorHandler):
-    """The default error handler, but an ignored response's message is a warning: the CDK logs it as info."""
+class KustomerErrors(DefaultErrorHandler):
+    """The manifest's error handling, with what a filter list cannot say:
+
+    - A 401 that the filters skip (a missing role) is a rejected key, failed with `bad_key`, when Kustomer refuses the
+      key itself (KeyCheck); if Kustomer cannot say, the stream fails as a transient error, to be retried.
+    - The first skipped answer of each status is logged as a warning (the CDK logs them as info), and kept in
+      `ignored`: a stream refused (401/403) does not move its state past what it could not read (Windows)."""
+
+    bad_key: Optional[Any] = None  # an HttpResponseFilter: the message of a rejected key
+    refusals: List[int] = field(default_factory=lambda: [401, 403])  # skipped answers that mean "not readable"
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        super().__post_init__(parameters)
+        self.ignored: dict[int, str] = {}  # HTTP status -> the first skip message
+        self._lock = threading.Lock()
 
     def interpret_response(self, response_or_exception: Any) -> ErrorResolution:
         resolution = super().interpret_response(response_or_exception)
-        if resolution.response_action == ResponseAction.IGNORE and resolution.error_message:
+        status = getattr(response_or_exception, "status_code", None)
+        if resolution.response_action != ResponseAction.IGNORE or status is None:
+            return resolution
+        if status == 401:
+            refused = KeyCheck.refused(self.config)
+            if refused and self.bad_key is not None:
+                return self.bad_key.matches(response_or_exception)
+            if refused is None:
+                return ErrorResolution(ResponseAction.FAIL, FailureType.transient_error,
+                                       "Kustomer answered HTTP 401, and GET /v1/auth/tokens/current did not answer to "
+                                       "tell a rejected key from a missing role; the stream will be retried.")
+        with self._lock:
+            first = status not in self.ignored
+            self.ignored.setdefault(status, resolution.error_message or f"HTTP {status}")
+        if first and resolution.error_message:
             LOGGER.warning(resolution.error_message)
         return resolution
+
+    @property
+    def refused(self) -> bool:
+        """Kustomer refused a request of this stream (a missing role or paid feature)."""
+        return any(status in self.ignored for status in self.refusals)
 
 
 class CustomAttributeTypes(RecordExtractor):
@@ -371,43 +441,114 @@ class NextLink(PaginationStrategy):
         return api_url + link
 
 
-class DeletionMarkers:
-    """Wraps a searched stream's partitions: after each window is read, the records of the stream's type that the
-    audit log says were hard-deleted in that window follow, as markers with `deleted`, `deletedAt` and
-    `_ab_cdc_deleted_at` set (Airbyte's convention: a deduplicated destination drops those rows). They are read
-    through the `deletions` stream's partitions, so its requester, filters and error handling apply."""
+@dataclass
+class Windows(Retriever):
+    """Reads a stream's slices with `records`. For a stream with `deletions` (customers, conversations, messages
+    continuing from a state), the slice's records are followed by a marker for each record of the stream's type that
+    the audit log says was hard-deleted in the slice's window: `deleted`, `deletedAt` and `_ab_cdc_deleted_at` set,
+    Airbyte's convention for a deduplicated destination to drop the row.
 
-    def __init__(self, partitions: Any, deletions: Any, object_type: str) -> None:
-        self._partitions, self._deletions, self._type = partitions, deletions, object_type
+    Then it tells the stream's cursor that the slice was read through its end, so the stream's state moves past
+    windows that held no records (the CDK's state stops at the last record read) and an idle sync does not read
+    history again. Not after a refusal (a missing role): what was not read stays to be read."""
 
-    def generate(self) -> Iterable[Partition]:
-        for partition in self._partitions.generate():
-            yield _WithMarkers(partition, self._deletions, self._type)
+    records: Retriever
+    config: Mapping[str, Any]
+    parameters: InitVar[Mapping[str, Any]]
+    deletions: Optional[Retriever] = None
+    cursor: Optional[Any] = None  # the stream's cursor, passed by the CDK's factory to the stream's retriever
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self._type = parameters.get("deletion_type")
+        self._markers_off: Optional[str] = None  # why markers are skipped for the rest of the sync
+        self._lock = threading.Lock()
+
+    def read_records(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice] = None) -> Iterable[Any]:
+        yield from self.records.read_records(records_schema, stream_slice)
+        if self.deletions is not None and self._markers_off is None:
+            yield from self._markers(stream_slice)
+        end = (getattr(stream_slice, "cursor_slice", None) or {}).get("end_time")
+        if end and self.cursor is not None and not _refused(self.records):
+            field = self.cursor.cursor_field.cursor_field_key
+            self.cursor.observe(Record(data={field: end}, stream_name="", associated_slice=stream_slice))
+
+    def _markers(self, window: Any) -> Iterable[Record]:
+        try:
+            for deleted in self.deletions.read_records({}, window):
+                row = getattr(deleted, "data", deleted)
+                if row.get("eventVerb") == "delete" and row.get("objectType") == self._type and row.get("objectId"):
+                    at = row.get("createdAt")
+                    yield Record(data={"id": row["objectId"], "type": self._type, "deleted": True, "deletedAt": at,
+                                       "deletedById": row.get("userId"), "updatedAt": at, "_ab_cdc_deleted_at": at},
+                                 stream_name=getattr(deleted, "stream_name", ""), associated_slice=window)
+        except Exception as error:  # an auxiliary feature never fails the stream
+            self._skip_markers(f"the audit log failed ({_short(error)})")
+            return
+        handler = getattr(getattr(self.deletions, "requester", None), "error_handler", None)
+        if getattr(handler, "ignored", None):  # refused or not found: its handler has warned once already
+            self._skip_markers(next(iter(handler.ignored.values())), warn=False)
+
+    def _skip_markers(self, why: str, warn: bool = True) -> None:
+        with self._lock:
+            first, self._markers_off = self._markers_off is None, self._markers_off or why
+        if first and warn:
+            LOGGER.warning(f"Deletion markers of {self._type}s are skipped for the rest of this sync: {why}. The "
+                           "`deletions` stream still lists every hard delete.")
 
 
-class _WithMarkers(Partition):
-    def __init__(self, partition: Partition, deletions: Any, object_type: str) -> None:
-        self._partition, self._deletions, self._type = partition, deletions, object_type
+def _refused(retriever: Any) -> bool:
+    handler = getattr(getattr(retriever, "requester", None), "error_handler", None)
+    return bool(getattr(handler, "refused", False))
 
-    def read(self) -> Iterable[Record]:
-        yield from self._partition.read()
-        window = self._partition.to_slice()
-        for deleted in self._deletions.create(window).read():
-            row = deleted.data
-            if row.get("objectType") == self._type:
-                marker = {"id": row["id"], "type": self._type, "deleted": True, "deletedAt": row["deletedAt"],
-                          "deletedById": row.get("deletedById"), "updatedAt": row["deletedAt"],
-                          "_ab_cdc_deleted_at": row["deletedAt"]}
-                yield Record(data=marker, stream_name=self.stream_name(), associated_slice=window)
 
-    def to_slice(self) -> Mapping[str, Any] | None:
-        return self._partition.to_slice()
+def _short(error: Exception) -> str:
+    message = getattr(error, "message", None) or str(error) or type(error).__name__
+    return message if len(message) <= 300 else message[:300] + "..."
 
-    def stream_name(self) -> str:
-        return self._partition.stream_name()
 
-    def __hash__(self) -> int:
-        return hash(self._partition)
+class DeclaredColumns(TypeTransformer):
+    """Keeps each record to the columns its stream's schema declares, as the Airbyte platform would, without losing
+    what it would drop: any other top-level field goes into `otherAttributes`, so a field Kustomer adds tomorrow is
+    still in the warehouse. `custom_<name>` columns the schema does not declare are left out: `custom` has them all."""
+
+    OTHER = "otherAttributes"
+
+    def __init__(self, config: Any = None, parameters: Any = None, **kwargs: Any) -> None:
+        super().__init__(TransformConfig.NoTransform)
+
+    def transform(self, record: dict[str, Any], schema: Mapping[str, Any]) -> None:
+        declared = schema.get("properties")
+        if not declared:
+            return
+        other = None
+        for key in [key for key in record if key not in declared]:
+            value = record.pop(key)
+            if value is not None and not key.startswith("custom_"):
+                other = other or {}
+                other[key] = value
+        if other:
+            record[self.OTHER] = {**(record.get(self.OTHER) or {}), **other}
+
+
+@dataclass
+class OptionalSchema(SchemaLoader):
+    """The schema `loader` gives, or none if it fails, with one warning: typed columns for custom attributes are a
+    convenience, never a reason for a stream to fail (its attributes stay in `custom`)."""
+
+    loader: SchemaLoader
+    config: Mapping[str, Any]
+    parameters: InitVar[Mapping[str, Any]]
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self._name = parameters.get("name", "?")
+
+    def get_json_schema(self) -> Mapping[str, Any]:
+        try:
+            return self.loader.get_json_schema()
+        except Exception as error:
+            LOGGER.warning(f"Stream {self._name}: custom attributes are not typed, only kept in `custom`: reading "
+                           f"their metadata failed ({_short(error)}).")
+            return {"type": "object", "properties": {}}
 
 
 def reset_at(value: Any, now: float) -> float | None:
@@ -431,10 +572,20 @@ def parse_once(response: Any) -> None:
 class OrgBudget(AbstractAPIBudget):
     """Keeps the sync within its share of Kustomer's rate limits, and sends nothing to any other host.
 
-    Kustomer gives an org one budget per minute, shared by its agents and every API key; each response says the
-    limit, what is left and when it refills (`x-ratelimit-*`). Requests pause while no more than the agents'
-    reserve, (100 - max_api_usage_percent)% of the limit, is left, until the refill. Searches have their own
-    limit of 100 a minute for API keys, of which the sync takes the same share. A 429 pauses every request.
+    Kustomer gives an org one budget a minute, shared by its agents and every API key. Responses carry the limit and
+    what is left (`x-ratelimit-limit`, `-remaining`); when it refills (`x-ratelimit-reset`, epoch seconds or seconds
+    from now) was never seen on a live response, and may come on a 429 only. Two rules keep the sync to its share,
+    `max_api_usage_percent` of the limit:
+
+    - The agents' reserve: while no more than (100 - share)% of the limit is left, whoever used it, requests pause
+      until the refill: the reset the API gave, or else the latest the current minute can end (a refill seen in
+      `remaining` ends the pause early). Requests in flight count as used.
+    - Where responses never say when their window ends, also the sync's own requests: at most its share over a
+      sliding minute (plus the slowest recent request), which bounds every fixed minute Kustomer may count in, even
+      when the refill of `remaining` goes unseen.
+
+    Searches have their own limit of 100 a minute per key, of which the sync takes the same share. A 429 pauses every
+    request (only searches, if the org had budget left) until the reset, or for a minute.
     """
 
     SEARCH_LIMIT, WINDOW = 100, 60.0
@@ -445,9 +596,16 @@ class OrgBudget(AbstractAPIBudget):
         self._clock = clock or (lambda: time.time())
         self._sleep = sleep or (lambda seconds: time.sleep(seconds))  # looked up at call time: tests replace it
         self._lock = threading.Lock()
-        self._limit = self._remaining = self._reset_at = None
+        self._limit = self._remaining = None  # the org's, as the last responses said (remaining: minus ours since)
+        self._seen_remaining = None  # the lowest `remaining` a response gave in the current window
+        self._reset_at = None  # the current window's end, where responses say it
+        self._resets_given = False  # whether responses other than 429s say it
+        self._window_end = None  # where they do not: the latest the current window can end
+        self._sent: deque[float] = deque()  # when our requests went out, over the last window
+        self._pending: dict[int, float] = {}  # requests in flight: id -> when sent
+        self._durations: deque[float] = deque(maxlen=50)  # how long recent requests took
         self._searches: deque[float] = deque()
-        self._search_paused_until = 0.0
+        self._paused_until = self._search_paused_until = 0.0
         self._announced_until = 0.0
 
     def get_matching_policy(self, request: Any) -> None:
@@ -467,52 +625,79 @@ class OrgBudget(AbstractAPIBudget):
                 wait, why = self._wait(now, search)
                 if wait <= 0:
                     if self._remaining is not None:
-                        self._remaining -= 1  # until the response tells
+                        self._remaining -= 1  # until a response tells
+                    self._sent.append(now)
+                    self._pending[id(request)] = now
                     if search:
                         self._searches.append(now)
                     return
                 if now + wait > self._announced_until + 1:  # once per pause, whichever thread meets it first
                     self._announced_until = now + wait
                     LOGGER.info(f"Kustomer rate limit: pausing requests for {wait:.0f} s ({why}).")
-            self._sleep(wait)
+            self._sleep(min(wait, 1.0))  # then look again: a response may have shown the refill
 
     def _wait(self, now: float, search: bool) -> tuple[float, str]:
-        reset_in = (self._reset_at or 0) - now
-        if self._remaining is not None and reset_in > 0:
-            reserve = (self._limit or 0) * (1 - self._share)
-            if self._remaining <= reserve:
+        """Seconds to wait before the next request, and why."""
+        if self._paused_until > now:
+            return self._paused_until - now, "Kustomer answered 429 Too Many Requests"
+        margin = max(self._durations, default=0.0)  # a request counts where it is served, up to this much later
+        while self._sent and self._sent[0] <= now - self.WINDOW - margin:
+            self._sent.popleft()
+        if self._pending and min(self._pending.values()) < now - 600:  # failed without a response
+            self._pending = {key: at for key, at in self._pending.items() if at >= now - 600}
+        if self._limit:
+            share = max(1, int(self._limit * self._share))
+            if not self._resets_given and len(self._sent) >= share:
+                return self._sent[0] + self.WINDOW + margin - now, f"{len(self._sent)} requests in the last minute, the sync's share is {share}"
+            ends = self._reset_at if self._resets_given else self._window_end
+            ends = ends if ends is not None and ends > now else None
+            reserve = self._limit * (1 - self._share)
+            if ends is not None and self._remaining is not None and self._remaining <= reserve:
                 kept = f"{100 - self._share * 100:.0f}% kept for agents" if reserve else "none left"
-                return reset_in, f"{self._remaining} of the org's {self._limit} requests left, {kept}"
+                return ends - now, f"{self._remaining} of the org's {self._limit} requests left, {kept}"
         if search:
             if self._search_paused_until > now:
                 return self._search_paused_until - now, "Kustomer limits searches to 100 a minute"
-            while self._searches and self._searches[0] <= now - self.WINDOW:
+            while self._searches and self._searches[0] <= now - self.WINDOW - margin:
                 self._searches.popleft()
             if len(self._searches) >= max(1, int(self.SEARCH_LIMIT * self._share)):
-                return self._searches[0] + self.WINDOW - now, f"{len(self._searches)} searches in the last minute"
+                return self._searches[0] + self.WINDOW + margin - now, f"{len(self._searches)} searches in the last minute"
         return 0.0, ""
 
     def update_from_response(self, request: Any, response: Any) -> None:
         parse_once(response)
         headers = getattr(response, "headers", None) or {}
+        status = getattr(response, "status_code", None)
         with self._lock:
             now = self._clock()
+            sent_at = self._pending.pop(id(request), None)
+            if sent_at is not None:
+                self._durations.append(now - sent_at)
             reset = reset_at(headers.get("x-ratelimit-reset"), now)
             try:
                 limit, remaining = int(headers["x-ratelimit-limit"]), int(headers["x-ratelimit-remaining"])
             except (KeyError, ValueError):
                 limit = remaining = None
-            if limit is not None:
-                new_window = reset is None or self._reset_at is None or reset > self._reset_at + 0.5
-                self._limit, self._reset_at = limit, reset if reset is not None else self._reset_at
-                # Within a window only others' use lowers what is left; requests still in flight already did.
-                self._remaining = remaining if new_window or self._remaining is None else min(self._remaining, remaining)
-            if getattr(response, "status_code", None) == 429:
-                until = reset if reset is not None else now + self.WINDOW
+            if reset is not None and (self._reset_at is None or reset > self._reset_at + 0.5):  # a new window
+                self._reset_at, self._seen_remaining = reset, None
+            self._resets_given |= reset is not None and status != 429
+            if limit is not None and status != 429:
+                refilled = self._seen_remaining is not None and remaining > self._seen_remaining + len(self._pending) + 1
+                if reset is None and (refilled or self._window_end is None or now >= self._window_end):
+                    self._window_end = now + self.WINDOW  # the current window began by now, so it ends by then
+                if refilled or self._seen_remaining is None:
+                    self._seen_remaining, self._remaining = remaining, remaining - len(self._pending)
+                else:  # within a window only others' use lowers what is left; requests in flight already did
+                    self._seen_remaining = min(self._seen_remaining, remaining)
+                    self._remaining = min(self._remaining, remaining)
+                self._limit = limit
+            if status == 429:
+                until = reset if reset is not None else min(self._window_end or now + self.WINDOW, now + self.WINDOW)
                 if remaining:  # the org has budget left, so it was the search limit
-                    self._search_paused_until = until
+                    self._search_paused_until = max(until, now + 1)
                 else:
-                    self._remaining, self._reset_at = 0, until
+                    self._paused_until = max(until, now + 1)
+                    self._remaining = 0
 
 
 class Backoff(BackoffStrategy):

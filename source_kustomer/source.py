@@ -16,14 +16,11 @@ import yaml
 from airbyte_cdk.models import AirbyteConnectionStatus, AirbyteStateMessage, ConfiguredAirbyteCatalog, Status, SyncMode
 from airbyte_cdk.sources.declarative.concurrent_declarative_source import ConcurrentDeclarativeSource
 from airbyte_cdk.sources.declarative.models.declarative_component_schema import (
-    DefaultErrorHandler as DefaultErrorHandlerModel,
+    HttpResponseFilter as HttpResponseFilterModel,
 )
 from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 
-from source_kustomer.components import DeletionMarkers, KustomerHeaders, OrgBudget, kustomer_timestamp
-
-# Streams whose incremental syncs carry markers for records Kustomer hard-deleted: stream -> audit-log objectType.
-MARKED = {"customers": "customer", "conversations": "conversation", "messages": "message"}
+from source_kustomer.components import KustomerHeaders, OrgBudget, kustomer_timestamp
 
 
 def load_manifest() -> dict[str, Any]:
@@ -47,12 +44,6 @@ class SourceKustomer(ConcurrentDeclarativeSource):
         state: Optional[List[AirbyteStateMessage]] = None,
     ) -> None:
         super().__init__(catalog=catalog, config=config, state=state, source_config=load_manifest())
-        # Deletion markers continue a previous sync: a first sync has nothing deleted since to tell the destination.
-        state_of = self._connector_state_manager.get_stream_state
-        self._continued = {
-            s.stream.name for s in (catalog.streams if catalog else [])
-            if s.sync_mode == SyncMode.incremental and state_of(s.stream.name, None)
-        }
         self._begin_search_at_start_date()
         self._write_in_cursor_end()
         self._list_full_refresh_without_cursor(catalog)
@@ -63,21 +54,6 @@ class SourceKustomer(ConcurrentDeclarativeSource):
             # Every requester's session calls this budget before each request, retries and redirects included.
             percent = self._config.get("max_api_usage_percent") or 50
             self._constructor._api_budget = OrgBudget(self._config["api_url"], percent)
-
-    def streams(self, config: Mapping[str, Any]) -> list:
-        """Incremental syncs of customers, conversations and messages that continue from a state also emit deletion
-        markers (components.DeletionMarkers)."""
-        streams = super().streams(config)
-        by_name = {stream.name: stream for stream in streams}
-        # The deletions stream's partition factory reads the audit log for any window it is given.
-        partitions = getattr(by_name.get("deletions"), "_stream_partition_generator", None)
-        deletions = getattr(partitions, "_partition_factory", None)
-        for name, object_type in MARKED.items():
-            stream = by_name.get(name)
-            if deletions and stream is not None and name in self._continued:
-                own = stream._stream_partition_generator
-                stream._stream_partition_generator = DeletionMarkers(own, deletions, object_type)
-        return streams
 
     def _write_in_cursor_end(self) -> None:
         """Every cursor ends at `cursor_end`, fixed for the sync. As a template it is rendered again for every record
@@ -152,9 +128,8 @@ class SourceKustomer(ConcurrentDeclarativeSource):
                 return AirbyteConnectionStatus(status=Status.SUCCEEDED, message=message)
             return AirbyteConnectionStatus(status=Status.SUCCEEDED)
         if status == 401:  # the same words as a sync would use, from the manifest's error handler
-            handler = self.resolved_manifest["definitions"]["error_handler"]
-            resolution = self._constructor.create_component(DefaultErrorHandlerModel, handler, self._config)
-            return _failed(resolution.interpret_response(response).error_message)
+            bad_key = self.resolved_manifest["definitions"]["error_handler"]["bad_key"]
+            return _failed(self._constructor.create_component(HttpResponseFilterModel, bad_key, self._config).matches(response).error_message)
         if status == 404:
             return _failed(f"No Kustomer API at {host} (HTTP 404). Check `organization` and, if set, `base_url`.")
         if 300 <= status < 400:

@@ -86,6 +86,7 @@ def test_the_key_never_appears_in_any_message_even_when_kustomer_echoes_it(api, 
     from source_kustomer.run import run
 
     api.get(f"{API}/tags", status_code=401, json={"errors": [{"title": f"bad token {CONFIG['api_key']}"}]})
+    api.get(f"{API}/auth/tokens/current", status_code=401, json={"errors": [{"title": "Unauthorized"}]})
     catalog = {"streams": [{"stream": {"name": "tags", "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
                             "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}]}
     (tmp_path / "config.json").write_text(json.dumps(CONFIG))

@@ -1,6 +1,8 @@
-"""OrgBudget: the sync's share of Kustomer's org-wide and search rate limits; Backoff between retries."""
+"""OrgBudget: the sync's share of Kustomer's org-wide and search rate limits, with and without reset headers; Backoff
+between retries."""
 
 import logging
+import math
 
 import pytest
 import requests
@@ -30,15 +32,22 @@ def response(status=200, limit=1000, remaining=1000, reset=None):
     answer = requests.Response()
     answer.status_code = status
     if limit is not None:
-        answer.headers.update({"x-ratelimit-limit": str(limit), "x-ratelimit-remaining": str(remaining)})
+        answer.headers.update({"X-Ratelimit-Limit": str(limit), "X-Ratelimit-Remaining": str(remaining)})
     if reset is not None:
-        answer.headers["x-ratelimit-reset"] = str(reset)
+        answer.headers["X-Ratelimit-Reset"] = str(reset)
     return answer
 
 
 @pytest.fixture
 def clock():
     return Clock()
+
+
+def exchange(budget, answer, method="GET", path="/v1/customers"):
+    """One request through the budget: acquired, then answered."""
+    sent = request(method, path)
+    budget.acquire_call(sent)
+    budget.update_from_response(sent, answer)
 
 
 def test_reset_header_is_read_as_epoch_or_as_seconds_from_now():
@@ -49,37 +58,36 @@ def test_reset_header_is_read_as_epoch_or_as_seconds_from_now():
 
 def test_requests_pause_at_the_agents_reserve_until_the_refill(clock, caplog):
     budget = OrgBudget(API, 50, clock=clock, sleep=clock.sleep)
-    budget.acquire_call(request())
-    budget.update_from_response(request(), response(limit=1000, remaining=501, reset=int(clock.now) + 40))
+    exchange(budget, response(limit=1000, remaining=501, reset=int(clock.now) + 40))
     budget.acquire_call(request())  # 501 left: one more is within our half
     assert clock.slept == []
     with caplog.at_level(logging.INFO, logger="airbyte"):
         budget.acquire_call(request())  # 500 left = the agents' half: wait for the refill
-    assert clock.slept == [40]
+    assert sum(clock.slept) == 40
     assert "pausing requests for 40 s" in caplog.text and "50% kept for agents" in caplog.text
 
 
 def test_full_usage_waits_only_when_nothing_is_left(clock):
     budget = OrgBudget(API, 100, clock=clock, sleep=clock.sleep)
-    budget.update_from_response(request(), response(limit=300, remaining=1, reset=int(clock.now) + 10))
+    exchange(budget, response(limit=300, remaining=1, reset=int(clock.now) + 10))
     budget.acquire_call(request())
     assert clock.slept == []
     budget.acquire_call(request())
-    assert clock.slept == [10]
+    assert sum(clock.slept) == 10
 
 
 def test_a_429_pauses_everything_until_its_reset_given_as_seconds(clock):
     budget = OrgBudget(API, 50, clock=clock, sleep=clock.sleep)
-    budget.update_from_response(request(), response(status=429, limit=1000, remaining=0, reset=25))
+    exchange(budget, response(status=429, limit=1000, remaining=0, reset=25))
     budget.acquire_call(request())
-    assert clock.slept == [25]
+    assert sum(clock.slept) == 25
 
 
 def test_a_429_without_headers_pauses_a_minute(clock):
     budget = OrgBudget(API, 50, clock=clock, sleep=clock.sleep)
-    budget.update_from_response(request(), response(status=429, limit=None))
+    exchange(budget, response(status=429, limit=None))
     budget.acquire_call(request())
-    assert clock.slept == [60]
+    assert sum(clock.slept) == 60
 
 
 def test_searches_stay_within_their_share_of_100_a_minute(clock):
@@ -90,16 +98,78 @@ def test_searches_stay_within_their_share_of_100_a_minute(clock):
     assert clock.slept == []
     budget.acquire_call(request("GET"))  # lists are not searches
     budget.acquire_call(request("POST", "/v1/customers/search"))
-    assert clock.slept == [pytest.approx(55.0)]  # until the first search of the minute leaves the window
+    assert sum(clock.slept) == pytest.approx(55.0)  # until the first search of the minute leaves the window
 
 
 def test_a_search_429_with_org_budget_left_pauses_only_searches(clock):
     budget = OrgBudget(API, 50, clock=clock, sleep=clock.sleep)
-    budget.update_from_response(request("POST", "/v1/customers/search"), response(429, 1000, 900, int(clock.now) + 30))
+    exchange(budget, response(429, 1000, 900, int(clock.now) + 30), "POST", "/v1/customers/search")
     budget.acquire_call(request("GET"))
     assert clock.slept == []
     budget.acquire_call(request("POST", "/v1/customers/search"))
-    assert clock.slept == [30]
+    assert sum(clock.slept) == 30
+
+
+def test_without_reset_headers_the_sync_keeps_to_its_share_of_a_sliding_minute(clock):
+    budget = OrgBudget(API, 50, clock=clock, sleep=clock.sleep)
+    for n in range(20):  # 50% of 40: twenty requests, answered at once
+        exchange(budget, response(limit=40, remaining=39 - n))
+    assert clock.slept == []
+    budget.acquire_call(request())  # the 21st waits for the first to be a minute old
+    assert sum(clock.slept) == pytest.approx(60.0)
+
+
+def test_without_reset_headers_the_agents_reserve_holds_until_the_minute_can_have_ended(clock):
+    budget = OrgBudget(API, 50, clock=clock, sleep=clock.sleep)
+    exchange(budget, response(limit=1000, remaining=600))  # the window we see began at the latest now
+    clock.now += 10
+    exchange(budget, response(limit=1000, remaining=500))  # agents used the rest of our half
+    budget.acquire_call(request())
+    assert sum(clock.slept) == pytest.approx(50.0)  # until a minute after the first answer of that window
+
+
+def test_a_refill_seen_in_remaining_ends_a_pause_early(clock):
+    budget = OrgBudget(API, 50, clock=clock, sleep=clock.sleep)
+    exchange(budget, response(limit=1000, remaining=501))
+    in_flight = request()
+    budget.acquire_call(in_flight)  # 500 left: the next request must wait up to a minute
+    refill_at = clock.now + 5
+
+    def sleep(seconds):  # the request in flight is answered 5 s into the pause, from a refilled window
+        clock.sleep(seconds)
+        if clock.now >= refill_at and in_flight is not None:
+            budget.update_from_response(in_flight, response(limit=1000, remaining=999))
+            answered.append(clock.now)
+
+    answered = []
+    budget._sleep = sleep
+    budget.acquire_call(request())
+    assert answered and sum(clock.slept) == pytest.approx(5.0, abs=1.0)
+
+
+@pytest.mark.parametrize("form", ["none", "epoch", "delta"])
+@pytest.mark.parametrize("latency", [0.0, 0.3, 1.0])
+def test_in_every_fixed_minute_of_the_api_the_sync_stays_within_its_share(clock, form, latency):
+    """A simulated Kustomer counting requests in fixed minutes, 40 a minute, answered `latency` seconds after they are
+    sent, with reset headers in each form; the sync's share is half. 150 requests: the budget minimum is 7.5 minutes."""
+    limit, share, total = 40, 0.5, 150
+    budget = OrgBudget(API, share * 100, clock=clock, sleep=clock.sleep)
+    per_minute, refused = {}, 0
+    for _ in range(total):
+        sent = request()
+        budget.acquire_call(sent)
+        clock.now += latency
+        minute = math.floor(clock.now / 60)
+        if per_minute.get(minute, 0) >= limit:
+            refused += 1
+        per_minute[minute] = per_minute.get(minute, 0) + 1
+        end = (minute + 1) * 60
+        reset = {"none": None, "epoch": int(end), "delta": math.ceil(end - clock.now)}[form]
+        budget.update_from_response(sent, response(limit=limit, remaining=limit - per_minute[minute], reset=reset))
+    assert refused == 0
+    assert max(per_minute.values()) <= limit * share + limit * 0.05  # at most 22 of 40
+    elapsed, minimum = clock.now - 1_800_000_000.0, total / (limit * share / 60)
+    assert elapsed <= 1.5 * minimum
 
 
 def test_a_request_to_another_host_is_refused(clock):
