@@ -128,9 +128,11 @@ def rel(type_: str, id_: str) -> dict:
     return {"links": {"self": f"/v1/{PLURALS[type_]}/{id_}"}, "data": {"type": type_, "id": id_}}
 
 
-def error_body(status: int, code: str, title: str, detail: str | None = None, **extra) -> dict:
-    return {"errors": [{"status": status, "code": code, "title": title} | ({"detail": detail} if detail else {})
-                       | extra]}
+def error_body(status: int, code: str, title: str, detail: str | None = None, parameter: str | None = None) -> dict:
+    """Kustomer's recorded error shape: an integer `status`, and `source.parameter` (singular) naming the offending
+    query parameter or body attribute; keys in the recorded order."""
+    error = {"status": status} | ({"source": {"parameter": parameter}} if parameter else {}) | {"code": code}
+    return {"errors": [error | {"title": title} | ({"detail": detail} if detail else {})]}
 
 
 def scaled_sizes(scale: float) -> dict[str, int]:
@@ -154,6 +156,10 @@ CANNED = {  # fault kind -> (status, content type, body); "reset" and "truncated
     "html": (200, HTML_TYPE, "<html>maintenance</html>"),
 }
 TOO_MANY = error_body(429, "too_many_requests", "Too Many Requests", "Rate limit exceeded")
+NOT_FOUND = error_body(404, "notfound", "Not Found")  # as recorded: `notfound`, one word
+# A bad key, and by default also a key lacking a role: one body for both, so only GET /v1/auth/tokens/current
+# (200 for any valid key) tells them apart.
+UNAUTHORIZED = error_body(401, "unauthorized", "Unauthorized", "Invalid or expired auth token")
 
 
 @dataclass
@@ -240,11 +246,12 @@ def list_name(method: str, path: str) -> str | None:
 
 
 class BadRequest(Exception):
-    """A 400 with Kustomer's error body; raised while parsing a request, answered by FakeKustomer.handle()."""
+    """A 400 with Kustomer's error body; raised while parsing a request, answered by FakeKustomer.handle().
+    `parameter`: the query parameter or body attribute at fault, as the recorded 400 names it."""
 
-    def __init__(self, detail: str, **extra):
+    def __init__(self, detail: str, parameter: str):
         super().__init__(detail)
-        self.body = error_body(400, "bad_request", "Bad Request", detail, **extra)
+        self.body = error_body(400, "badparam", "Bad Request", detail, parameter)
 
 
 def stamp_of(record: dict, attr: str) -> int:
@@ -796,7 +803,7 @@ class FakeKustomer:
             ("GET", r"/v1/conversations/([0-9a-f]{24})/times", lambda q, id_, body: self._times(q, id_)),
             ("GET", r"/v1/metadata/(customer|conversation|message|company|kobject\.[^/]+)",
              lambda q, resource, body: (200, {"data": found}) if (found := ds.metadata(resource))
-             else (404, error_body(404, "not_found", "Not Found"))),
+             else (404, NOT_FOUND)),
             ("GET", r"/v1/audit-logs", lambda q, body: self._audit_logs(q)),
             ("POST", r"/v1/customers/search", lambda q, body: self._search(q, body, "/v1/customers/search", False)),
             ("POST", r"/v1/customers/archive/search",
@@ -948,12 +955,12 @@ class FakeKustomer:
     def _answer(self, method: str, path: str, query: dict[str, str], authorization: str | None, body: bytes):
         """(status, JSON body): authenticate, apply forbidden, route, apply off_host_next."""
         if not path.startswith("/v1/"):
-            return 404, error_body(404, "not_found", "Not Found")
+            return 404, NOT_FOUND
         if authorization == f"Bearer {WRONG_REGION_KEY}":
             return 401, error_body(401, "unauthorized", "Unauthorized",
                                    "Auth token associated with pod prod2 but request is being handled by prod1")
         if authorization != f"Bearer {API_KEY}":
-            return 401, error_body(401, "unauthorized", "Unauthorized", "Invalid or expired auth token")
+            return 401, UNAUTHORIZED
         name, faults = list_name(method, path), self._faults
         if name in faults.forbidden:
             role = {"search": "search.create", "metadata": "metadata.read", "audit-logs": "audit_logs.read",
@@ -972,12 +979,12 @@ class FakeKustomer:
             return status, payload
         if any(re.fullmatch(pattern, path) for _, pattern, _ in self.routes):
             return 405, error_body(405, "method_not_allowed", "Method Not Allowed", f"{method} {path} is not supported")
-        return 404, error_body(404, "not_found", "Not Found")
+        return 404, NOT_FOUND
 
     @staticmethod
     def _find(records: list[dict] | None, id_: str):
         found = next((r for r in records or [] if r["id"] == id_), None)
-        return (200, {"data": found}) if found else (404, error_body(404, "not_found", "Not Found"))
+        return (200, {"data": found}) if found else (404, NOT_FOUND)
 
     @staticmethod
     def _paging(query: dict[str, str], max_size: int) -> tuple[int, int]:
@@ -985,13 +992,13 @@ class FakeKustomer:
         for name, default in (("page", 1), ("pageSize", DEFAULT_PAGE_SIZE)):
             raw = query.get(name, str(default)).strip()
             if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
-                raise BadRequest(f"{name} must be a positive integer", source={"parameters": name})
+                raise BadRequest(f"{name} must be a positive integer", name)
             params[name] = int(raw)
         return params["page"], min(params["pageSize"], max_size)  # silently clamped
 
     def _list(self, query: dict[str, str], path: str, records: list[dict] | None, stream: str):
         if records is None:  # unknown klass name
-            return 404, error_body(404, "not_found", "Not Found")
+            return 404, NOT_FOUND
         page, size = self._paging(query, MAX_PAGE_SIZE.get(stream, 100))
         ordered = self.dataset.by_id(records)  # re-sorted after mutations (and appends by hand) only
         start = (page - 1) * size
@@ -1009,7 +1016,7 @@ class FakeKustomer:
     def _times(self, query: dict[str, str], id_: str):
         conversation = next((c for c in self.dataset.resources["conversations"] if c["id"] == id_), None)
         if conversation is None:  # hard-deleted, or never existed
-            return 404, error_body(404, "not_found", "Not Found")
+            return 404, NOT_FOUND
         path = f"/v1/conversations/{id_}/times"
         return self._list(query, path, self.dataset.conversation_times(conversation), "conversation-times")
 
@@ -1018,12 +1025,13 @@ class FakeKustomer:
         page's last id. Filters: filter[objectType] (+ filter[include], more types), filter[start] / filter[end]."""
         raw = query.get("count", "100")
         if not raw.isdigit() or int(raw) < 1:
-            raise BadRequest("count must be a positive integer", source={"parameters": "count"})
+            raise BadRequest("count must be a positive integer", "count")
         count = min(int(raw), 1000)
         types = {t for t in [query.get("filter[objectType]"), *query.get("filter[include]", "").split(",")] if t}
-        bounds = [parse_stamp(query[k]) if query.get(k) else None for k in ("filter[start]", "filter[end]")]
-        if any(query.get(k) and b is None for k, b in zip(("filter[start]", "filter[end]"), bounds)):
-            raise BadRequest("filter[start] and filter[end] must be ISO 8601 timestamps")
+        keys = ("filter[start]", "filter[end]")
+        bounds = [parse_stamp(query[k]) if query.get(k) else None for k in keys]
+        if bad := next((k for k, b in zip(keys, bounds) if query.get(k) and b is None), None):
+            raise BadRequest(f"{bad} must be an ISO 8601 timestamp", bad)
         with self.dataset.lock:
             entries = sorted(self.dataset.audit_logs, key=lambda e: (e["attributes"]["createdAt"], e["id"]), reverse=True)
         entries = [e for e in entries if (not types or e["attributes"]["objectType"] in types)
@@ -1042,13 +1050,13 @@ class FakeKustomer:
     def _search(self, query: dict[str, str], body: bytes, path: str, archive: bool):
         page, size = self._paging(query, MAX_SEARCH_PAGE_SIZE)
         if page > self.search_page_cap:  # page `cap` still links to page cap + 1; only fetching it fails
-            raise BadRequest(f"Search is limited to {self.search_page_cap} pages; narrow the query")
+            raise BadRequest(f"Search is limited to {self.search_page_cap} pages; narrow the query", "page")
         try:
             spec = json.loads(body or b"{}")
         except ValueError:
             spec = None
         if not isinstance(spec, dict):
-            raise BadRequest("The request body must be a JSON object")
+            raise BadRequest("The request body must be a JSON object", "body")
         stream, prefix = self._search_context(spec.get("queryContext"))
         attributes = {f"{prefix}_updated_at": "updatedAt", f"{prefix}_created_at": "createdAt"}
         sort_attr, desc = self._search_sort(spec.get("sort"), attributes)
@@ -1089,21 +1097,21 @@ class FakeKustomer:
         if klass in self.dataset.kobjects:
             return f"kobject.{klass}", "kobject"
         detail = "queryContext is required" if context is None else f"Unknown queryContext {json.dumps(context)}"
-        raise BadRequest(detail, source={"pointer": "/queryContext"})
+        raise BadRequest(detail, "queryContext")
 
     @staticmethod
     def _search_sort(sort, attributes: dict[str, str]) -> tuple[str, bool]:
         """(attribute, descending) of the first sort key: the real API is reported to apply only the first."""
         sort = [sort] if isinstance(sort, dict) else sort or []
         if not isinstance(sort, list) or not all(isinstance(key, dict) and len(key) == 1 for key in sort):
-            raise BadRequest('sort must be a list of {"<attribute>": "asc" | "desc"}', source={"pointer": "/sort"})
+            raise BadRequest('sort must be a list of {"<attribute>": "asc" | "desc"}', "sort")
         if not sort:
             return "updatedAt", False
         [(name, direction)] = sort[0].items()
         if name not in attributes:
-            raise BadRequest(f"Unknown sort attribute '{name}'", source={"pointer": "/sort/0"})
+            raise BadRequest(f"Unknown sort attribute '{name}'", name)
         if direction not in ("asc", "desc"):
-            raise BadRequest(f"Sort direction of '{name}' must be asc or desc", source={"pointer": f"/sort/0/{name}"})
+            raise BadRequest(f"Sort direction of '{name}' must be asc or desc", name)
         return attributes[name], direction == "desc"
 
     @staticmethod
@@ -1111,36 +1119,33 @@ class FakeKustomer:
         """Inclusive epoch-microsecond bounds per timestamp attribute, and the wanted ids (None: any)."""
         criteria = [{k: v} for k, v in criteria.items()] if isinstance(criteria, dict) else criteria or []
         if not isinstance(criteria, list):
-            raise BadRequest("and must be a list of criteria", source={"pointer": "/and"})
+            raise BadRequest("and must be a list of criteria", "and")
         bounds = {attr: (-math.inf, math.inf) for attr in attributes.values()}
         ids = None
-        for n, criterion in enumerate(criteria):
+        for criterion in criteria:
             if not isinstance(criterion, dict):
-                raise BadRequest('Each criterion must be {"<attribute>": {"<operator>": value}}',
-                                 source={"pointer": f"/and/{n}"})
+                raise BadRequest('Each criterion must be {"<attribute>": {"<operator>": value}}', "and")
             for name, condition in criterion.items():
-                pointer = f"/and/{n}/{name}"
                 if name in ("and", "or", "not"):  # nested groups are not evaluated (see the module docstring)
                     continue
                 if name not in attributes and name != id_attr:
-                    raise BadRequest(f"Unknown search attribute '{name}'", source={"pointer": pointer})
+                    raise BadRequest(f"Unknown search attribute '{name}'", name)
                 if not isinstance(condition, dict) or not condition:
-                    raise BadRequest(f"'{name}' needs an operator, as in {{\"{name}\": {{\"gte\": ...}}}}",
-                                     source={"pointer": pointer})
+                    raise BadRequest(f"'{name}' needs an operator, as in {{\"{name}\": {{\"gte\": ...}}}}", name)
                 for op, value in condition.items():
                     if name == id_attr:
                         values = [value] if op == "equals" else value if op == "in" else None
                         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
                             raise BadRequest(f"'{name}' supports equals (an id) and in (a list of ids), not '{op}'",
-                                             source={"pointer": f"{pointer}/{op}"})
+                                             name)
                         ids = set(values) if ids is None else ids & set(values)
                         continue
                     if op not in TIME_OPERATORS:
                         raise BadRequest(f"Unknown operator '{op}' for '{name}' (use {', '.join(TIME_OPERATORS)})",
-                                         source={"pointer": f"{pointer}/{op}"})
+                                         name)
                     if (t := parse_stamp(value)) is None:
                         raise BadRequest(f"'{name}' {op} needs a timestamp like 2024-01-31T00:00:00.000Z or "
-                                         f"2024-01-31, not {json.dumps(value)}", source={"pointer": f"{pointer}/{op}"})
+                                         f"2024-01-31, not {json.dumps(value)}", name)
                     lo, hi = bounds[attributes[name]]
                     if op in ("gte", "gt", "equals"):
                         lo = max(lo, t + (op == "gt"))  # integer microseconds: gt t is gte t + 1

@@ -94,7 +94,10 @@ def test_page_past_the_end_is_empty_and_repeated_keys_take_the_first(fake, http)
 def test_bad_paging_parameters_are_400(fake, http, query):
     response = http.get(f"{fake.url}/v1/customers?{query}")
     assert response.status_code == 400
-    assert response.json()["errors"][0]["code"] == "bad_request"
+    [error] = response.json()["errors"]
+    # As recorded: integer status, `badparam`, and source.parameter (singular) naming the parameter.
+    assert error == {"status": 400, "source": {"parameter": query.partition("=")[0]}, "code": "badparam",
+                     "title": "Bad Request", "detail": f"{query.partition('=')[0]} must be a positive integer"}
 
 
 @pytest.mark.parametrize("headers, detail", [
@@ -132,7 +135,8 @@ def test_single_resources_unknown_paths_and_methods(fake, http):
     assert http.get(fake.url + "/v1/customers/" + "0" * 24).status_code == 404
     missing = http.get(fake.url + "/v1/nothing-here")
     assert missing.status_code == 404
-    assert missing.json() == {"errors": [{"status": 404, "code": "not_found", "title": "Not Found"}]}
+    assert missing.json() == {"errors": [{"status": 404, "code": "notfound", "title": "Not Found"}]}  # as recorded
+    assert http.get(fake.url + "/v1/customers/" + "0" * 24).json() == missing.json()
     assert http.post(fake.url + "/v1/customers", json={}).status_code == 405
 
 
@@ -276,7 +280,7 @@ def test_page_cap_page_cap_links_to_the_next_page_which_is_a_400():
     assert status == 200 and len(last["data"]) == 10 and total > 40
     assert last["links"]["next"] == "/v1/customers/search?page=4&pageSize=10"
     assert last["meta"]["total"] == total and last["meta"]["totalPages"] == -(-total // 10)  # the full count
-    cap_error = {"errors": [{"status": 400, "code": "bad_request", "title": "Bad Request",
+    cap_error = {"errors": [{"status": 400, "source": {"parameter": "page"}, "code": "badparam", "title": "Bad Request",
                              "detail": "Search is limited to 3 pages; narrow the query"}]}
     assert search(fake, body, page=4, page_size=10) == (400, cap_error)
     assert search(fake, body, page=4, page_size=10, archive=True) == (400, cap_error)
@@ -344,27 +348,34 @@ def test_kobject_contexts_per_klass_and_across_klasses(searchable):
     assert status == 400 and "kobject_no-such-klass" in error["errors"][0]["detail"]
 
 
-@pytest.mark.parametrize("body, named", [
-    ({"queryContext": "customer", "and": [{"customer_colour": {"gte": "2024-01-01"}}]}, "customer_colour"),
-    ({"queryContext": "conversation", "and": [{"customer_updated_at": {"gte": "2024-01-01"}}]}, "customer_updated_at"),
+@pytest.mark.parametrize("body, named, parameter", [
+    ({"queryContext": "customer", "and": [{"customer_colour": {"gte": "2024-01-01"}}]}, "customer_colour",
+     "customer_colour"),
+    ({"queryContext": "conversation", "and": [{"customer_updated_at": {"gte": "2024-01-01"}}]}, "customer_updated_at",
+     "customer_updated_at"),
     ({"queryContext": "kobject_order", "and": [{"kobject_order_updated_at": {"gte": "2024-01-01"}}]},
-     "kobject_order_updated_at"),
-    ({"queryContext": "customer", "and": [{"customer_updated_at": {"after": "2024-01-01"}}]}, "after"),
-    ({"queryContext": "customer", "and": [{"customer_updated_at": {"gte": "yesterday"}}]}, "yesterday"),
+     "kobject_order_updated_at", "kobject_order_updated_at"),
+    ({"queryContext": "customer", "and": [{"customer_updated_at": {"after": "2024-01-01"}}]}, "after",
+     "customer_updated_at"),
+    ({"queryContext": "customer", "and": [{"customer_updated_at": {"gte": "yesterday"}}]}, "yesterday",
+     "customer_updated_at"),
     ({"queryContext": "customer", "and": [{"customer_updated_at": {"gte": "2024-01-01T00:00:00.1234567Z"}}]},
-     "2024-01-01T00:00:00.1234567Z"),
-    ({"queryContext": "customer", "and": [{"customer_id": {"in": [["nested"]]}}]}, "customer_id"),
-    ({"queryContext": "customer", "sort": [{"customer_name": "asc"}]}, "customer_name"),
-    ({"queryContext": "customer", "sort": [{"customer_updated_at": "up"}]}, "customer_updated_at"),
-    ({"queryContext": "user"}, "user"),
-    ({"and": []}, "queryContext"),
-    (["not", "an", "object"], "JSON object"),
+     "2024-01-01T00:00:00.1234567Z", "customer_updated_at"),
+    ({"queryContext": "customer", "and": [{"customer_id": {"in": [["nested"]]}}]}, "customer_id", "customer_id"),
+    ({"queryContext": "customer", "sort": [{"customer_name": "asc"}]}, "customer_name", "customer_name"),
+    ({"queryContext": "customer", "sort": [{"customer_updated_at": "up"}]}, "customer_updated_at",
+     "customer_updated_at"),
+    ({"queryContext": "user"}, "user", "queryContext"),
+    ({"and": []}, "queryContext", "queryContext"),
+    (["not", "an", "object"], "JSON object", "body"),
 ])
-def test_bad_searches_are_400_naming_what_is_wrong(searchable, body, named):
+def test_bad_searches_are_400_naming_what_is_wrong(searchable, body, named, parameter):
     status, error = search(searchable, body)
     assert status == 400
     [e] = error["errors"]
-    assert e["status"] == 400 and e["code"] == "bad_request" and named in e["detail"]
+    # Like the recorded 400: the body attribute at fault is source.parameter, as for a query parameter.
+    assert e["status"] == 400 and e["code"] == "badparam" and e["source"] == {"parameter": parameter}
+    assert named in e["detail"]
 
 
 def test_or_and_not_are_ignored_without_failing(searchable):
@@ -554,6 +565,9 @@ def test_audit_logs_walk_back_in_time_with_before_and_filter_by_type_and_time(mu
     assert {e["objectType"] for e in entries} == {"conversation"} and min(e["createdAt"] for e in entries) >= "2025"
     assert len({e["id"] for e in entries}) == len(entries) == pages[0]["meta"]["total"]
     assert entries[0]["objectId"] == gone["id"] and entries[0]["eventVerb"] == "delete"
+    status, error = mutable.handle("GET", "/v1/audit-logs", {"filter[start]": "2025-01-01", "filter[end]": "soon"},
+                                   AUTH["Authorization"])
+    assert status == 400 and error["errors"][0]["source"] == {"parameter": "filter[end]"}  # the bad one of the two
 
 
 # --- Faults -------------------------------------------------------------------------------------------------------
