@@ -142,7 +142,7 @@ def scaled_sizes(scale: float) -> dict[str, int]:
 # --- Faults ---------------------------------------------------------------------------------------------------------
 
 FAULT_KINDS = ("500", "502", "503", "reset", "truncated", "html")
-# What forbidden / off_host_next / redirect name.
+# What forbidden / missing / bad_param / off_host_next / redirect name.
 LIST_NAMES = (*STREAM_TYPES, "kobjects", "search", "metadata", "audit-logs", "conversation-times")
 SEARCH_PATHS = ("/v1/customers/search", "/v1/customers/archive/search")
 ELSEWHERE = "http://evil.example.invalid:9"  # .invalid never resolves, and nothing listens on port 9 (discard)
@@ -175,14 +175,19 @@ class Faults:
     rate_window: float = 60.0  # seconds; tests use short windows
     search_rate_limit: int | None = None  # searches per window, also within rate_limit (Kustomer: 100 per 60 s)
     reset_as_delta: bool = False  # x-ratelimit-reset as seconds from now instead of epoch seconds
-    forbidden: frozenset[str] = frozenset()  # LIST_NAMES answered 403, as for a key lacking the read role
+    forbidden: frozenset[str] = frozenset()  # LIST_NAMES refused as for a key lacking the read role
+    # Kustomer documents a missing role as 401, with the body of a bad key (UNAUTHORIZED); 403: the old reading, a
+    # 403 naming the missing role.
+    refusal_status: int = 401
+    missing: frozenset[str] = frozenset()  # LIST_NAMES answered 404 notfound, e.g. audit-logs on a plan without them
+    bad_param: frozenset[str] = frozenset()  # LIST_NAMES answered 400 badparam, naming the request's first parameter
     off_host_next: frozenset[str] = frozenset()  # LIST_NAMES whose links.next is an absolute URL on ELSEWHERE
     redirect: frozenset[str] = frozenset()  # LIST_NAMES answered 302 to the same path on ELSEWHERE
     seed: int = 1  # the same seed and the same sequence of requests meet the same faults
 
     def __post_init__(self):
         # A typo would otherwise switch nothing on, and the test meant to see the fault would pass vacuously.
-        for name in ("forbidden", "off_host_next", "redirect"):
+        for name in ("forbidden", "missing", "bad_param", "off_host_next", "redirect"):
             names = frozenset([getattr(self, name)] if isinstance(getattr(self, name), str) else getattr(self, name))
             if unknown := names - set(LIST_NAMES):
                 raise ValueError(f"{name}: unknown list names {sorted(unknown)} (use {', '.join(LIST_NAMES)})")
@@ -190,6 +195,8 @@ class Faults:
         self.error_kinds = tuple([self.error_kinds] if isinstance(self.error_kinds, str) else self.error_kinds)
         if unknown := set(self.error_kinds) - set(FAULT_KINDS):
             raise ValueError(f"error_kinds: unknown {sorted(unknown)} (use {', '.join(FAULT_KINDS)})")
+        if self.refusal_status not in (401, 403):
+            raise ValueError(f"refusal_status: {self.refusal_status!r} (use 401 or 403)")
 
 
 @dataclass
@@ -862,7 +869,7 @@ class FakeKustomer:
 
     def handle(self, method: str, path: str, query: dict[str, str], authorization: str | None, body: bytes = b""):
         """(status, JSON body) for one request: log, authenticate, route. This is the API without its transport:
-        forbidden and off_host_next apply, but no latency, faults, rate limits or redirects (see serve())."""
+        the refusals and off_host_next apply, but no latency, faults, rate limits or redirects (see serve())."""
         entry = self._log(method, path, query, authorization, body)
         entry["status"], payload = self._answer(method, path, query, authorization, body)
         return entry["status"], payload
@@ -953,7 +960,8 @@ class FakeKustomer:
         return entry
 
     def _answer(self, method: str, path: str, query: dict[str, str], authorization: str | None, body: bytes):
-        """(status, JSON body): authenticate, apply forbidden, route, apply off_host_next."""
+        """(status, JSON body): authenticate, apply the refusals (forbidden, missing, bad_param in that order), route,
+        apply off_host_next."""
         if not path.startswith("/v1/"):
             return 404, NOT_FOUND
         if authorization == f"Bearer {WRONG_REGION_KEY}":
@@ -962,10 +970,17 @@ class FakeKustomer:
         if authorization != f"Bearer {API_KEY}":
             return 401, UNAUTHORIZED
         name, faults = list_name(method, path), self._faults
+        if name in faults.forbidden and faults.refusal_status == 401:
+            return 401, UNAUTHORIZED  # "401 ... the result of a missing role, invalid auth token, or billing feature"
         if name in faults.forbidden:
             role = {"search": "search.create", "metadata": "metadata.read", "audit-logs": "audit_logs.read",
                     "conversation-times": "conversation.read"}.get(name) or f"{STREAM_TYPES.get(name, 'kobject')}.read"
             return 403, error_body(403, "forbidden", "Forbidden", f"Missing role org.permission.{role}")
+        if name in faults.missing:
+            return 404, NOT_FOUND
+        if name in faults.bad_param:
+            parameter = next(iter(query), "page")  # the recorded 400 names what it refused
+            return 400, error_body(400, "badparam", "Bad Request", f"Invalid value for {parameter}", parameter)
         matches = [(m, handler) for verb, pattern, handler in self.routes
                    if (m := re.fullmatch(pattern, path)) and verb == method]
         if matches:

@@ -620,6 +620,12 @@ def test_fault_settings_are_checked():
         Faults(forbidden={"note"})  # singular: a typo that would otherwise switch nothing on
     with pytest.raises(ValueError, match="404"):
         Faults(error_kinds=("500", "404"))
+    with pytest.raises(ValueError, match="audit_logs"):
+        Faults(missing={"audit_logs"})
+    with pytest.raises(ValueError, match="tag"):
+        Faults(bad_param="tag")
+    with pytest.raises(ValueError, match="402"):
+        Faults(refusal_status=402)
 
 
 @pytest.mark.parametrize("kind, status, content_type, looks_like", [
@@ -767,7 +773,7 @@ def test_the_rate_limit_holds_under_concurrent_clients(faulty):
     ("klasses", ["/v1/klasses", "/v1/klasses/{klass}"], ["/v1/klasses/order"], "klass.read"),
     ("search", ["POST /v1/customers/search", "POST /v1/customers/archive/search"], ["/v1/customers"], "search.create"),
 ])
-def test_forbidden_lists_are_403_naming_the_missing_role(name, refused, still_served, role):
+def test_forbidden_lists_are_401_like_a_bad_key_or_403_naming_the_missing_role(name, refused, still_served, role):
     fake = FakeKustomer(Dataset(SMALL), faults=Faults(forbidden={name}))
     ds = fake.dataset
     ids = {"note": ds.resources["notes"][0]["id"], "kobject": ds.kobjects["subscription"][0]["id"],
@@ -778,6 +784,16 @@ def test_forbidden_lists_are_403_naming_the_missing_role(name, refused, still_se
         return fake.handle(method or "GET", path.format(**ids), {}, AUTH["Authorization"],
                            b'{"queryContext": "customer"}' if method == "POST" else b"")
 
+    bad_key = fake.handle("GET", "/v1/tags", {}, "Bearer nope")
+    for request in refused:
+        # Kustomer's 401 "missing role, invalid auth token, or billing feature": the body cannot tell which...
+        assert status(request) == bad_key == (401, {"errors": [{"status": 401, "code": "unauthorized",
+                                                                "title": "Unauthorized",
+                                                                "detail": "Invalid or expired auth token"}]}), request
+    # ...only the token endpoint can: it answers any valid key, whatever its roles.
+    assert fake.handle("GET", "/v1/auth/tokens/current", {}, AUTH["Authorization"])[0] == 200
+    assert [status(request)[0] for request in still_served] == [200] * len(still_served)
+    fake.faults = Faults(forbidden={name}, refusal_status=403)  # the other reading: a 403 naming the role
     for request in refused:
         assert status(request) == (403, {"errors": [{"status": 403, "code": "forbidden", "title": "Forbidden",
                                                      "detail": f"Missing role org.permission.{role}"}]}), request
@@ -785,6 +801,21 @@ def test_forbidden_lists_are_403_naming_the_missing_role(name, refused, still_se
     assert fake.handle("GET", "/v1/notes", {}, None)[0] == 401  # authentication comes first
     fake.faults = Faults()
     assert status(refused[0])[0] == 200
+
+
+def test_missing_lists_are_404_notfound_and_bad_param_lists_400_badparam():
+    fake = FakeKustomer(Dataset(SMALL), faults=Faults(missing={"audit-logs"}, bad_param="tags"))
+    # The same 404 as an unknown id: an org whose plan has no audit log looks like one without the endpoint.
+    assert fake.handle("GET", "/v1/audit-logs", {"count": "5"}, AUTH["Authorization"]) == (404, {
+        "errors": [{"status": 404, "code": "notfound", "title": "Not Found"}]}) == get(fake, "/v1/users/" + "0" * 24)
+    assert fake.handle("GET", "/v1/tags", {"pageSize": "3", "page": "2"}, AUTH["Authorization"]) == (400, {
+        "errors": [{"status": 400, "source": {"parameter": "pageSize"}, "code": "badparam", "title": "Bad Request",
+                    "detail": "Invalid value for pageSize"}]})
+    assert get(fake, "/v1/tags")[1]["errors"][0]["source"] == {"parameter": "page"}  # no parameters: page
+    assert get(fake, "/v1/tags/" + fake.dataset.resources["tags"][0]["id"])[0] == 400  # the list's records too
+    assert get(fake, "/v1/users")[0] == 200 and fake.handle("GET", "/v1/audit-logs", {}, None)[0] == 401
+    fake.faults = Faults(forbidden={"tags"}, missing={"tags"}, bad_param={"tags"})
+    assert get(fake, "/v1/tags")[0] == 401  # forbidden first, then missing, then bad_param
 
 
 def test_off_host_next_links_point_at_another_host(faulty, http):
