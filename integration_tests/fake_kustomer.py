@@ -2,7 +2,17 @@
 
 It mimics the wire behaviour in /work/shared/reference/kustomer-api.md: JSON:API-style envelopes, page/pageSize
 pagination with relative `links`, bearer-token auth and Kustomer-shaped error bodies. Standard library only and
-deterministic: the same seed and sizes give byte-identical responses.
+deterministic: the same seed and sizes give byte-identical responses. Where that reference and the recorded live
+responses (/work/shared/reference/real-payloads/) disagree, the defaults follow the recordings:
+
+- error bodies as recorded: `{"errors":[{"status":404,"code":"notfound","title":"Not Found"}]}`, and 400s
+  `{"errors":[{"status":400,"source":{"parameter":"<name>"},"code":"badparam","title":"Bad Request","detail":…}]}`;
+  every `status` an integer;
+- a key lacking a role gets 401 with the very body of a bad key (Kustomer: "401 … missing role, invalid auth token,
+  or billing feature"); only `GET /v1/auth/tokens/current`, 200 for any valid key, tells the two apart;
+- every response carries `X-Ratelimit-Limit`, `X-Ratelimit-Remaining`, `X-Kustomer-Pod: prod1` and
+  `Cache-Control: no-cache,private`, and never `X-Ratelimit-Reset` or `Retry-After`;
+- the rate limit counts per fixed window of the clock (Kustomer's minute), not from a client's first request.
 
 Search (`POST /v1/customers/search`, and `/v1/customers/archive/search` for what search no longer sees) evaluates the
 `and` criteria on `<ctx>_updated_at` / `<ctx>_created_at` (gte, gt, lte, lt, equals) and `<ctx>_id` (equals, in),
@@ -14,9 +24,13 @@ Tests change the data between syncs with Dataset.touch / create / delete; the se
 is also the default time those stamp.
 
 Faults (`FakeKustomer(faults=Faults(...))`, or assign `fake.faults` while it runs) make it misbehave like a real API on
-a bad day: 5xx, resets, truncated or HTML bodies, latency, hangs, 429s from an org-wide window, 403s for missing roles,
-and `next` links or redirects to another host. All are off by default, drawn from a seeded RNG, and counted in
-`fake.stats`. Every response carries `x-ratelimit-*` headers, as the real API's do.
+a bad day: 5xx, resets, truncated or HTML bodies, latency, hangs, 429s from an org-wide window (optionally shared with
+`others_per_window` requests of the org's agents), refusals of named lists (`forbidden`: 401, or 403 naming the role
+with `refusal_status=403`; `missing`: 404; `bad_param`: 400), and `next` links or redirects to another host. All are
+off by default, drawn from a seeded RNG, and counted in `fake.stats`. The other readings stay available as options:
+`reset_header` "epoch" / "delta" / "on_429" sends `X-Ratelimit-Reset` (epoch seconds on every response, seconds from
+now on every response, epoch seconds on 429s only), and `window_start="request"` opens a window at the first request
+after the previous one ended.
 
     python -m integration_tests.fake_kustomer --port 8585 [--scale 1.0] [--error-rate 0.1] [--rate-limit 300]
 """
@@ -147,6 +161,9 @@ LIST_NAMES = (*STREAM_TYPES, "kobjects", "search", "metadata", "audit-logs", "co
 SEARCH_PATHS = ("/v1/customers/search", "/v1/customers/archive/search")
 ELSEWHERE = "http://evil.example.invalid:9"  # .invalid never resolves, and nothing listens on port 9 (discard)
 DEFAULT_RATE_LIMIT = 1000  # the headers' limit when none is enforced (Kustomer Enterprise: 1,000 per 60 s)
+RESET_HEADERS = ("none", "epoch", "delta", "on_429")  # the forms of Faults.reset_header
+WINDOW_STARTS = ("clock", "request")  # the forms of Faults.window_start
+POD_HEADERS = {"X-Kustomer-Pod": "prod1", "Cache-Control": "no-cache,private"}  # on every recorded response
 JSON_TYPE, HTML_TYPE = "application/json; charset=utf-8", "text/html; charset=utf-8"
 CANNED = {  # fault kind -> (status, content type, body); "reset" and "truncated" are made by the handler
     "500": (500, JSON_TYPE, error_body(500, "internal_server_error", "Internal Server Error")),
@@ -164,8 +181,10 @@ UNAUTHORIZED = error_body(401, "unauthorized", "Unauthorized", "Invalid or expir
 
 @dataclass
 class Faults:
-    """Misbehaviour to switch on; all off by default. Assigning `fake.faults` restarts the draws from `seed`;
-    changing a field in place (fake.faults.error_rate = 0) keeps the sequence going."""
+    """Misbehaviour to switch on, and the readings of the API that the recordings leave open. The faults are off by
+    default and the other defaults are what the recorded live responses and Kustomer's docs show (401 for a missing
+    role, no reset header, clock-aligned minutes). Assigning `fake.faults` restarts the draws from `seed`; changing a
+    field in place (fake.faults.error_rate = 0) keeps the sequence going."""
     error_rate: float = 0.0  # share of /v1 requests answered with a fault drawn from error_kinds instead
     error_kinds: tuple[str, ...] = FAULT_KINDS
     latency: float = 0.0  # seconds added before every answer
@@ -173,8 +192,15 @@ class Faults:
     slow_seconds: float = 0.0
     rate_limit: int | None = None  # org-wide requests per window (Kustomer: 300-2,000 per 60 s); None: not enforced
     rate_window: float = 60.0  # seconds; tests use short windows
+    # "clock": fixed windows [k * rate_window, (k + 1) * rate_window) of epoch time, Kustomer's "per minute";
+    # "request": a window opens at the first request after the previous one ended.
+    window_start: str = "clock"
+    # Requests of the org's other users (agents, apps) counted into each window as it opens: they share the budget.
+    others_per_window: int = 0
     search_rate_limit: int | None = None  # searches per window, also within rate_limit (Kustomer: 100 per 60 s)
-    reset_as_delta: bool = False  # x-ratelimit-reset as seconds from now instead of epoch seconds
+    # X-Ratelimit-Reset: "none" never (no recorded response has it), "epoch" epoch seconds of the window's end on
+    # every response, "delta" seconds from now to it on every response, "on_429" epoch seconds on 429s only.
+    reset_header: str = "none"
     forbidden: frozenset[str] = frozenset()  # LIST_NAMES refused as for a key lacking the read role
     # Kustomer documents a missing role as 401, with the body of a bad key (UNAUTHORIZED); 403: the old reading, a
     # 403 naming the missing role.
@@ -197,20 +223,27 @@ class Faults:
             raise ValueError(f"error_kinds: unknown {sorted(unknown)} (use {', '.join(FAULT_KINDS)})")
         if self.refusal_status not in (401, 403):
             raise ValueError(f"refusal_status: {self.refusal_status!r} (use 401 or 403)")
+        for name, forms in (("reset_header", RESET_HEADERS), ("window_start", WINDOW_STARTS)):
+            if getattr(self, name) not in forms:
+                raise ValueError(f"{name}: {getattr(self, name)!r} (use {', '.join(forms)})")
+        if self.others_per_window < 0:
+            raise ValueError(f"others_per_window: {self.others_per_window} (use 0 or more)")
 
 
 @dataclass
 class Window:
-    """One rate-limit window: it opens at the first request after the previous one ended."""
+    """One rate-limit window: fixed on the clock, or opened by the first request after the previous one ended (see
+    Faults.window_start). Only windows that saw a request are listed."""
     start: float  # epoch seconds
-    served: int = 0  # requests counted against rate_limit
+    served: int = 0  # our requests counted against rate_limit
     searches: int = 0  # of which searches, counted against search_rate_limit
+    others: int = 0  # other users' requests (Faults.others_per_window): rate_limit leaves served <= limit - others
 
 
 @dataclass
 class Stats:
     """What the server did over HTTP (handle() called directly counts nowhere). Replace with Stats() to start over;
-    that also opens a new rate-limit window."""
+    that also opens a new rate-limit window (a clock-aligned one keeps its end but forgets what it counted)."""
     requests: int = 0  # every HTTP request received
     faults: Counter = field(default_factory=Counter)  # fault kind -> times answered with it
     slow: int = 0  # requests held slow_seconds
@@ -778,8 +811,9 @@ class FakeKustomer:
     `now`: the server's clock, an aware datetime (tests may reassign `fake.now` to move time) or None for the real
     time, read at every request. It also becomes the dataset's clock, so mutations default to the same now.
     `search_page_cap`: the last search page served (Kustomer: 100); tests lower it to reach it with little data.
-    `faults`: see Faults; `fake.faults` can be reassigned or edited while serving. Rate-limit windows use real time,
-    not `now`.
+    `faults`: see Faults; `fake.faults` can be reassigned or edited while serving. Rate-limit windows (and the
+    log's `at`) use `fake.wall`, epoch seconds from time.time, not `now`; tests may replace it to place requests in
+    windows without waiting.
     """
 
     def __init__(self, dataset: Dataset | None = None, host: str = "127.0.0.1", port: int = 0,
@@ -788,6 +822,7 @@ class FakeKustomer:
             raise ValueError("now must be timezone-aware")
         self.dataset = dataset or Dataset()
         self.now, self.search_page_cap = now, search_page_cap
+        self.wall = time.time
         self.dataset.clock = self.clock
         self.host, self.port = host, port
         self.requests_log: list[dict] = []
@@ -877,7 +912,7 @@ class FakeKustomer:
     def serve(self, method: str, path: str, query: dict[str, str], authorization: str | None, body: bytes = b"",
               raw_query: str = "") -> Reply:
         """One HTTP request, faults included: what handle() answers, plus latency, faults, rate limiting, redirects
-        and the x-ratelimit-* headers. Plain Python like handle(), but it sleeps for latency and slow requests."""
+        and the rate-limit and pod headers. Plain Python like handle(), but it sleeps for latency and slow requests."""
         entry = self._log(method, path, query, authorization, body)
         faults, api = self._faults, path.startswith("/v1/")
         with self._lock:
@@ -920,17 +955,21 @@ class FakeKustomer:
         return Reply(entry["status"], headers | {"Content-Type": JSON_TYPE}, json.dumps(payload).encode())
 
     def _rate_limit(self, counted: bool, search: bool) -> tuple[dict[str, str], bool]:
-        """(x-ratelimit-* headers, refused) for a request, counted in its window when `counted` (an authorized /v1
-        request) and within the limits. A refused request (a 429) is not counted."""
-        faults, now = self._faults, time.time()
+        """(X-Ratelimit-* and pod headers, refused) for a request, counted in its window when `counted` (an authorized
+        /v1 request) and within the limits. A refused request (a 429) is not counted."""
+        faults, now = self._faults, self.wall()
         with self._lock:
-            windows = self.stats.windows
-            if not windows or now >= windows[-1].start + faults.rate_window:
-                windows.append(Window(now))
+            windows, width = self.stats.windows, faults.rate_window
+            if faults.window_start == "clock":
+                start = math.floor(now / width) * width  # the same k gives the same float: a plain != is safe
+                if not windows or windows[-1].start != start:
+                    windows.append(Window(start, others=faults.others_per_window))
+            elif not windows or now >= windows[-1].start + width:
+                windows.append(Window(now, others=faults.others_per_window))
             window = windows[-1]
             limit = DEFAULT_RATE_LIMIT if faults.rate_limit is None else faults.rate_limit
-            refused = None  # the limit that refused the request, reported as the 429's x-ratelimit-limit
-            if counted and faults.rate_limit is not None and window.served >= faults.rate_limit:
+            refused = None  # the limit that refused the request, reported as the 429's X-Ratelimit-Limit
+            if counted and faults.rate_limit is not None and window.others + window.served >= faults.rate_limit:
                 refused = faults.rate_limit
             elif counted and search and faults.search_rate_limit is not None \
                     and window.searches >= faults.search_rate_limit:
@@ -939,17 +978,21 @@ class FakeKustomer:
                 window.served += 1
                 window.searches += search
             self.stats.rate_limited += refused is not None
-            end = window.start + faults.rate_window
+            left = 0 if refused is not None else max(0, limit - window.others - window.served)
+            headers = {"X-Ratelimit-Limit": str(limit if refused is None else refused),  # capitalised as recorded
+                       "X-Ratelimit-Remaining": str(left)} | POD_HEADERS
+            end = window.start + width
             # Rounded up: a client that waits until the reset must find the new window open.
-            headers = {"x-ratelimit-limit": str(limit if refused is None else refused),
-                       "x-ratelimit-remaining": str(0 if refused is not None else max(0, limit - window.served)),
-                       "x-ratelimit-reset": str(math.ceil(end - now if faults.reset_as_delta else end))}
+            if faults.reset_header == "epoch" or (faults.reset_header == "on_429" and refused is not None):
+                headers["X-Ratelimit-Reset"] = str(math.ceil(end))
+            elif faults.reset_header == "delta":
+                headers["X-Ratelimit-Reset"] = str(math.ceil(end - now))
             return headers, refused is not None
 
     def _log(self, method: str, path: str, query: dict[str, str], authorization: str | None, body: bytes) -> dict:
         """A requests_log entry; the caller adds "status" (the answer; none for a reset) and "fault" (its kind)."""
         entry = {"method": method, "path": path, "query": dict(query),
-                 "authorized": authorization == f"Bearer {API_KEY}", "at": time.time()}  # wall time, like the windows
+                 "authorized": authorization == f"Bearer {API_KEY}", "at": self.wall()}  # like the windows
         if body:  # search: the criteria are in the body, so tests need it to see what was asked
             try:
                 entry["body"] = json.loads(body)
