@@ -33,6 +33,7 @@ now on every response, epoch seconds on 429s only), and `window_start="request"`
 after the previous one ended.
 
     python -m integration_tests.fake_kustomer --port 8585 [--scale 1.0] [--error-rate 0.1] [--rate-limit 300]
+        [--reset-header none|epoch|delta|on_429] [--forbidden notes,search --refusal-status 401|403]
 """
 
 from __future__ import annotations
@@ -1221,9 +1222,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered with a fault")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added before every answer")
-    parser.add_argument("--rate-limit", type=int, help="requests per 60 s before 429s (default: not enforced)")
+    parser.add_argument("--rate-limit", type=int, help="requests per window before 429s (default: not enforced)")
+    parser.add_argument("--rate-window", type=float, default=60.0, help="seconds per rate-limit window")
+    parser.add_argument("--window-start", choices=WINDOW_STARTS, default="clock",
+                        help="clock: fixed windows of the clock (default); request: opened by the first request")
+    parser.add_argument("--others-per-window", type=int, default=0,
+                        help="requests of the org's other users counted into each window")
+    parser.add_argument("--reset-header", choices=RESET_HEADERS, default="none",
+                        help="X-Ratelimit-Reset: never (default, as recorded), epoch or delta on every response, "
+                             "or epoch on 429s only")
+    parser.add_argument("--forbidden", default="", help="comma-separated lists the key lacks the role for")
+    parser.add_argument("--refusal-status", type=int, choices=(401, 403), default=401,
+                        help="how --forbidden lists are refused (default 401, like a bad key)")
+    parser.add_argument("--missing", default="", help="comma-separated lists answered 404 notfound")
     args = parser.parse_args(argv)
-    faults = Faults(error_rate=args.error_rate, latency=args.latency, rate_limit=args.rate_limit)
+    names = {name: [n for n in getattr(args, name).split(",") if n] for name in ("forbidden", "missing")}
+    try:  # an unknown list name is a usage error, not a traceback
+        faults = Faults(error_rate=args.error_rate, latency=args.latency, rate_limit=args.rate_limit,
+                        rate_window=args.rate_window, window_start=args.window_start,
+                        others_per_window=args.others_per_window, reset_header=args.reset_header,
+                        refusal_status=args.refusal_status, **names)
+    except ValueError as error:
+        parser.error(str(error))
     fake = FakeKustomer(Dataset(scaled_sizes(args.scale), seed=args.seed), host=args.host, port=args.port,
                         faults=faults).start()
     print(f"fake Kustomer API at {fake.url} (api key: {API_KEY})", flush=True)

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from integration_tests.fake_kustomer import (API_KEY, DEFAULT_SIZES, FAULT_KINDS, WRONG_REGION_KEY, Dataset,
-                                            FakeKustomer, Faults)
+                                            FakeKustomer, Faults, main)
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -623,6 +623,15 @@ def test_faults_are_off_by_default_and_every_response_carries_the_recorded_heade
     conn.close()
     # Spelled on the wire as recorded (requests' headers ignore case, so check the raw names).
     assert {*RATE_HEADERS, *RECORDED} <= {name for name, _ in response.getheaders()}
+
+
+def test_the_command_line_takes_the_new_forms_and_refuses_unknown_names(capsys):
+    with pytest.raises(SystemExit):
+        main(["--reset-header", "on_429", "--refusal-status", "403", "--forbidden", "notes,note"])
+    assert "unknown list names ['note']" in capsys.readouterr().err  # a usage error, not a traceback
+    with pytest.raises(SystemExit):
+        main(["--reset-header", "sometimes"])
+    assert "invalid choice: 'sometimes'" in capsys.readouterr().err
 
 
 def test_fault_settings_are_checked():
