@@ -2,7 +2,17 @@
 
 It mimics the wire behaviour in /work/shared/reference/kustomer-api.md: JSON:API-style envelopes, page/pageSize
 pagination with relative `links`, bearer-token auth and Kustomer-shaped error bodies. Standard library only and
-deterministic: the same seed and sizes give byte-identical responses.
+deterministic: the same seed and sizes give byte-identical responses. Where that reference and the recorded live
+responses (/work/shared/reference/real-payloads/) disagree, the defaults follow the recordings:
+
+- error bodies as recorded: `{"errors":[{"status":404,"code":"notfound","title":"Not Found"}]}`, and 400s
+  `{"errors":[{"status":400,"source":{"parameter":"<name>"},"code":"badparam","title":"Bad Request","detail":…}]}`;
+  every `status` an integer;
+- a key lacking a role gets 401 with the very body of a bad key (Kustomer: "401 … missing role, invalid auth token,
+  or billing feature"); only `GET /v1/auth/tokens/current`, 200 for any valid key, tells the two apart;
+- every response carries `X-Ratelimit-Limit`, `X-Ratelimit-Remaining`, `X-Kustomer-Pod: prod1` and
+  `Cache-Control: no-cache,private`, and never `X-Ratelimit-Reset` or `Retry-After`;
+- the rate limit counts per fixed window of the clock (Kustomer's minute), not from a client's first request.
 
 Search (`POST /v1/customers/search`, and `/v1/customers/archive/search` for what search no longer sees) evaluates the
 `and` criteria on `<ctx>_updated_at` / `<ctx>_created_at` (gte, gt, lte, lt, equals) and `<ctx>_id` (equals, in),
@@ -14,11 +24,16 @@ Tests change the data between syncs with Dataset.touch / create / delete; the se
 is also the default time those stamp.
 
 Faults (`FakeKustomer(faults=Faults(...))`, or assign `fake.faults` while it runs) make it misbehave like a real API on
-a bad day: 5xx, resets, truncated or HTML bodies, latency, hangs, 429s from an org-wide window, 403s for missing roles,
-and `next` links or redirects to another host. All are off by default, drawn from a seeded RNG, and counted in
-`fake.stats`. Every response carries `x-ratelimit-*` headers, as the real API's do.
+a bad day: 5xx, resets, truncated or HTML bodies, latency, hangs, 429s from an org-wide window (optionally shared with
+`others_per_window` requests of the org's agents), refusals of named lists (`forbidden`: 401, or 403 naming the role
+with `refusal_status=403`; `missing`: 404; `bad_param`: 400), and `next` links or redirects to another host. All are
+off by default, drawn from a seeded RNG, and counted in `fake.stats`. The other readings stay available as options:
+`reset_header` "epoch" / "delta" / "on_429" sends `X-Ratelimit-Reset` (epoch seconds on every response, seconds from
+now on every response, epoch seconds on 429s only), and `window_start="request"` opens a window at the first request
+after the previous one ended.
 
     python -m integration_tests.fake_kustomer --port 8585 [--scale 1.0] [--error-rate 0.1] [--rate-limit 300]
+        [--reset-header none|epoch|delta|on_429] [--forbidden notes,search --refusal-status 401|403]
 """
 
 from __future__ import annotations
@@ -128,9 +143,11 @@ def rel(type_: str, id_: str) -> dict:
     return {"links": {"self": f"/v1/{PLURALS[type_]}/{id_}"}, "data": {"type": type_, "id": id_}}
 
 
-def error_body(status: int, code: str, title: str, detail: str | None = None, **extra) -> dict:
-    return {"errors": [{"status": status, "code": code, "title": title} | ({"detail": detail} if detail else {})
-                       | extra]}
+def error_body(status: int, code: str, title: str, detail: str | None = None, parameter: str | None = None) -> dict:
+    """Kustomer's recorded error shape: an integer `status`, and `source.parameter` (singular) naming the offending
+    query parameter or body attribute; keys in the recorded order."""
+    error = {"status": status} | ({"source": {"parameter": parameter}} if parameter else {}) | {"code": code}
+    return {"errors": [error | {"title": title} | ({"detail": detail} if detail else {})]}
 
 
 def scaled_sizes(scale: float) -> dict[str, int]:
@@ -140,11 +157,14 @@ def scaled_sizes(scale: float) -> dict[str, int]:
 # --- Faults ---------------------------------------------------------------------------------------------------------
 
 FAULT_KINDS = ("500", "502", "503", "reset", "truncated", "html")
-# What forbidden / off_host_next / redirect name.
+# What forbidden / missing / bad_param / off_host_next / redirect name.
 LIST_NAMES = (*STREAM_TYPES, "kobjects", "search", "metadata", "audit-logs", "conversation-times")
 SEARCH_PATHS = ("/v1/customers/search", "/v1/customers/archive/search")
 ELSEWHERE = "http://evil.example.invalid:9"  # .invalid never resolves, and nothing listens on port 9 (discard)
 DEFAULT_RATE_LIMIT = 1000  # the headers' limit when none is enforced (Kustomer Enterprise: 1,000 per 60 s)
+RESET_HEADERS = ("none", "epoch", "delta", "on_429")  # the forms of Faults.reset_header
+WINDOW_STARTS = ("clock", "request")  # the forms of Faults.window_start
+POD_HEADERS = {"X-Kustomer-Pod": "prod1", "Cache-Control": "no-cache,private"}  # on every recorded response
 JSON_TYPE, HTML_TYPE = "application/json; charset=utf-8", "text/html; charset=utf-8"
 CANNED = {  # fault kind -> (status, content type, body); "reset" and "truncated" are made by the handler
     "500": (500, JSON_TYPE, error_body(500, "internal_server_error", "Internal Server Error")),
@@ -154,12 +174,18 @@ CANNED = {  # fault kind -> (status, content type, body); "reset" and "truncated
     "html": (200, HTML_TYPE, "<html>maintenance</html>"),
 }
 TOO_MANY = error_body(429, "too_many_requests", "Too Many Requests", "Rate limit exceeded")
+NOT_FOUND = error_body(404, "notfound", "Not Found")  # as recorded: `notfound`, one word
+# A bad key, and by default also a key lacking a role: one body for both, so only GET /v1/auth/tokens/current
+# (200 for any valid key) tells them apart.
+UNAUTHORIZED = error_body(401, "unauthorized", "Unauthorized", "Invalid or expired auth token")
 
 
 @dataclass
 class Faults:
-    """Misbehaviour to switch on; all off by default. Assigning `fake.faults` restarts the draws from `seed`;
-    changing a field in place (fake.faults.error_rate = 0) keeps the sequence going."""
+    """Misbehaviour to switch on, and the readings of the API that the recordings leave open. The faults are off by
+    default and the other defaults are what the recorded live responses and Kustomer's docs show (401 for a missing
+    role, no reset header, clock-aligned minutes). Assigning `fake.faults` restarts the draws from `seed`; changing a
+    field in place (fake.faults.error_rate = 0) keeps the sequence going."""
     error_rate: float = 0.0  # share of /v1 requests answered with a fault drawn from error_kinds instead
     error_kinds: tuple[str, ...] = FAULT_KINDS
     latency: float = 0.0  # seconds added before every answer
@@ -167,16 +193,28 @@ class Faults:
     slow_seconds: float = 0.0
     rate_limit: int | None = None  # org-wide requests per window (Kustomer: 300-2,000 per 60 s); None: not enforced
     rate_window: float = 60.0  # seconds; tests use short windows
+    # "clock": fixed windows [k * rate_window, (k + 1) * rate_window) of epoch time, Kustomer's "per minute";
+    # "request": a window opens at the first request after the previous one ended.
+    window_start: str = "clock"
+    # Requests of the org's other users (agents, apps) counted into each window as it opens: they share the budget.
+    others_per_window: int = 0
     search_rate_limit: int | None = None  # searches per window, also within rate_limit (Kustomer: 100 per 60 s)
-    reset_as_delta: bool = False  # x-ratelimit-reset as seconds from now instead of epoch seconds
-    forbidden: frozenset[str] = frozenset()  # LIST_NAMES answered 403, as for a key lacking the read role
+    # X-Ratelimit-Reset: "none" never (no recorded response has it), "epoch" epoch seconds of the window's end on
+    # every response, "delta" seconds from now to it on every response, "on_429" epoch seconds on 429s only.
+    reset_header: str = "none"
+    forbidden: frozenset[str] = frozenset()  # LIST_NAMES refused as for a key lacking the read role
+    # Kustomer documents a missing role as 401, with the body of a bad key (UNAUTHORIZED); 403: the old reading, a
+    # 403 naming the missing role.
+    refusal_status: int = 401
+    missing: frozenset[str] = frozenset()  # LIST_NAMES answered 404 notfound, e.g. audit-logs on a plan without them
+    bad_param: frozenset[str] = frozenset()  # LIST_NAMES answered 400 badparam, naming the request's first parameter
     off_host_next: frozenset[str] = frozenset()  # LIST_NAMES whose links.next is an absolute URL on ELSEWHERE
     redirect: frozenset[str] = frozenset()  # LIST_NAMES answered 302 to the same path on ELSEWHERE
     seed: int = 1  # the same seed and the same sequence of requests meet the same faults
 
     def __post_init__(self):
         # A typo would otherwise switch nothing on, and the test meant to see the fault would pass vacuously.
-        for name in ("forbidden", "off_host_next", "redirect"):
+        for name in ("forbidden", "missing", "bad_param", "off_host_next", "redirect"):
             names = frozenset([getattr(self, name)] if isinstance(getattr(self, name), str) else getattr(self, name))
             if unknown := names - set(LIST_NAMES):
                 raise ValueError(f"{name}: unknown list names {sorted(unknown)} (use {', '.join(LIST_NAMES)})")
@@ -184,20 +222,29 @@ class Faults:
         self.error_kinds = tuple([self.error_kinds] if isinstance(self.error_kinds, str) else self.error_kinds)
         if unknown := set(self.error_kinds) - set(FAULT_KINDS):
             raise ValueError(f"error_kinds: unknown {sorted(unknown)} (use {', '.join(FAULT_KINDS)})")
+        if self.refusal_status not in (401, 403):
+            raise ValueError(f"refusal_status: {self.refusal_status!r} (use 401 or 403)")
+        for name, forms in (("reset_header", RESET_HEADERS), ("window_start", WINDOW_STARTS)):
+            if getattr(self, name) not in forms:
+                raise ValueError(f"{name}: {getattr(self, name)!r} (use {', '.join(forms)})")
+        if self.others_per_window < 0:
+            raise ValueError(f"others_per_window: {self.others_per_window} (use 0 or more)")
 
 
 @dataclass
 class Window:
-    """One rate-limit window: it opens at the first request after the previous one ended."""
+    """One rate-limit window: fixed on the clock, or opened by the first request after the previous one ended (see
+    Faults.window_start). Only windows that saw a request are listed."""
     start: float  # epoch seconds
-    served: int = 0  # requests counted against rate_limit
+    served: int = 0  # our requests counted against rate_limit
     searches: int = 0  # of which searches, counted against search_rate_limit
+    others: int = 0  # other users' requests (Faults.others_per_window): rate_limit leaves served <= limit - others
 
 
 @dataclass
 class Stats:
     """What the server did over HTTP (handle() called directly counts nowhere). Replace with Stats() to start over;
-    that also opens a new rate-limit window."""
+    that also opens a new rate-limit window (a clock-aligned one keeps its end but forgets what it counted)."""
     requests: int = 0  # every HTTP request received
     faults: Counter = field(default_factory=Counter)  # fault kind -> times answered with it
     slow: int = 0  # requests held slow_seconds
@@ -240,11 +287,12 @@ def list_name(method: str, path: str) -> str | None:
 
 
 class BadRequest(Exception):
-    """A 400 with Kustomer's error body; raised while parsing a request, answered by FakeKustomer.handle()."""
+    """A 400 with Kustomer's error body; raised while parsing a request, answered by FakeKustomer.handle().
+    `parameter`: the query parameter or body attribute at fault, as the recorded 400 names it."""
 
-    def __init__(self, detail: str, **extra):
+    def __init__(self, detail: str, parameter: str):
         super().__init__(detail)
-        self.body = error_body(400, "bad_request", "Bad Request", detail, **extra)
+        self.body = error_body(400, "badparam", "Bad Request", detail, parameter)
 
 
 def stamp_of(record: dict, attr: str) -> int:
@@ -764,8 +812,9 @@ class FakeKustomer:
     `now`: the server's clock, an aware datetime (tests may reassign `fake.now` to move time) or None for the real
     time, read at every request. It also becomes the dataset's clock, so mutations default to the same now.
     `search_page_cap`: the last search page served (Kustomer: 100); tests lower it to reach it with little data.
-    `faults`: see Faults; `fake.faults` can be reassigned or edited while serving. Rate-limit windows use real time,
-    not `now`.
+    `faults`: see Faults; `fake.faults` can be reassigned or edited while serving. Rate-limit windows (and the
+    log's `at`) use `fake.wall`, epoch seconds from time.time, not `now`; tests may replace it to place requests in
+    windows without waiting.
     """
 
     def __init__(self, dataset: Dataset | None = None, host: str = "127.0.0.1", port: int = 0,
@@ -774,6 +823,7 @@ class FakeKustomer:
             raise ValueError("now must be timezone-aware")
         self.dataset = dataset or Dataset()
         self.now, self.search_page_cap = now, search_page_cap
+        self.wall = time.time
         self.dataset.clock = self.clock
         self.host, self.port = host, port
         self.requests_log: list[dict] = []
@@ -796,7 +846,7 @@ class FakeKustomer:
             ("GET", r"/v1/conversations/([0-9a-f]{24})/times", lambda q, id_, body: self._times(q, id_)),
             ("GET", r"/v1/metadata/(customer|conversation|message|company|kobject\.[^/]+)",
              lambda q, resource, body: (200, {"data": found}) if (found := ds.metadata(resource))
-             else (404, error_body(404, "not_found", "Not Found"))),
+             else (404, NOT_FOUND)),
             ("GET", r"/v1/audit-logs", lambda q, body: self._audit_logs(q)),
             ("POST", r"/v1/customers/search", lambda q, body: self._search(q, body, "/v1/customers/search", False)),
             ("POST", r"/v1/customers/archive/search",
@@ -855,7 +905,7 @@ class FakeKustomer:
 
     def handle(self, method: str, path: str, query: dict[str, str], authorization: str | None, body: bytes = b""):
         """(status, JSON body) for one request: log, authenticate, route. This is the API without its transport:
-        forbidden and off_host_next apply, but no latency, faults, rate limits or redirects (see serve())."""
+        the refusals and off_host_next apply, but no latency, faults, rate limits or redirects (see serve())."""
         entry = self._log(method, path, query, authorization, body)
         entry["status"], payload = self._answer(method, path, query, authorization, body)
         return entry["status"], payload
@@ -863,7 +913,7 @@ class FakeKustomer:
     def serve(self, method: str, path: str, query: dict[str, str], authorization: str | None, body: bytes = b"",
               raw_query: str = "") -> Reply:
         """One HTTP request, faults included: what handle() answers, plus latency, faults, rate limiting, redirects
-        and the x-ratelimit-* headers. Plain Python like handle(), but it sleeps for latency and slow requests."""
+        and the rate-limit and pod headers. Plain Python like handle(), but it sleeps for latency and slow requests."""
         entry = self._log(method, path, query, authorization, body)
         faults, api = self._faults, path.startswith("/v1/")
         with self._lock:
@@ -906,17 +956,21 @@ class FakeKustomer:
         return Reply(entry["status"], headers | {"Content-Type": JSON_TYPE}, json.dumps(payload).encode())
 
     def _rate_limit(self, counted: bool, search: bool) -> tuple[dict[str, str], bool]:
-        """(x-ratelimit-* headers, refused) for a request, counted in its window when `counted` (an authorized /v1
-        request) and within the limits. A refused request (a 429) is not counted."""
-        faults, now = self._faults, time.time()
+        """(X-Ratelimit-* and pod headers, refused) for a request, counted in its window when `counted` (an authorized
+        /v1 request) and within the limits. A refused request (a 429) is not counted."""
+        faults, now = self._faults, self.wall()
         with self._lock:
-            windows = self.stats.windows
-            if not windows or now >= windows[-1].start + faults.rate_window:
-                windows.append(Window(now))
+            windows, width = self.stats.windows, faults.rate_window
+            if faults.window_start == "clock":
+                start = math.floor(now / width) * width  # the same k gives the same float: a plain != is safe
+                if not windows or windows[-1].start != start:
+                    windows.append(Window(start, others=faults.others_per_window))
+            elif not windows or now >= windows[-1].start + width:
+                windows.append(Window(now, others=faults.others_per_window))
             window = windows[-1]
             limit = DEFAULT_RATE_LIMIT if faults.rate_limit is None else faults.rate_limit
-            refused = None  # the limit that refused the request, reported as the 429's x-ratelimit-limit
-            if counted and faults.rate_limit is not None and window.served >= faults.rate_limit:
+            refused = None  # the limit that refused the request, reported as the 429's X-Ratelimit-Limit
+            if counted and faults.rate_limit is not None and window.others + window.served >= faults.rate_limit:
                 refused = faults.rate_limit
             elif counted and search and faults.search_rate_limit is not None \
                     and window.searches >= faults.search_rate_limit:
@@ -925,17 +979,21 @@ class FakeKustomer:
                 window.served += 1
                 window.searches += search
             self.stats.rate_limited += refused is not None
-            end = window.start + faults.rate_window
+            left = 0 if refused is not None else max(0, limit - window.others - window.served)
+            headers = {"X-Ratelimit-Limit": str(limit if refused is None else refused),  # capitalised as recorded
+                       "X-Ratelimit-Remaining": str(left)} | POD_HEADERS
+            end = window.start + width
             # Rounded up: a client that waits until the reset must find the new window open.
-            headers = {"x-ratelimit-limit": str(limit if refused is None else refused),
-                       "x-ratelimit-remaining": str(0 if refused is not None else max(0, limit - window.served)),
-                       "x-ratelimit-reset": str(math.ceil(end - now if faults.reset_as_delta else end))}
+            if faults.reset_header == "epoch" or (faults.reset_header == "on_429" and refused is not None):
+                headers["X-Ratelimit-Reset"] = str(math.ceil(end))
+            elif faults.reset_header == "delta":
+                headers["X-Ratelimit-Reset"] = str(math.ceil(end - now))
             return headers, refused is not None
 
     def _log(self, method: str, path: str, query: dict[str, str], authorization: str | None, body: bytes) -> dict:
         """A requests_log entry; the caller adds "status" (the answer; none for a reset) and "fault" (its kind)."""
         entry = {"method": method, "path": path, "query": dict(query),
-                 "authorized": authorization == f"Bearer {API_KEY}", "at": time.time()}  # wall time, like the windows
+                 "authorized": authorization == f"Bearer {API_KEY}", "at": self.wall()}  # like the windows
         if body:  # search: the criteria are in the body, so tests need it to see what was asked
             try:
                 entry["body"] = json.loads(body)
@@ -946,19 +1004,27 @@ class FakeKustomer:
         return entry
 
     def _answer(self, method: str, path: str, query: dict[str, str], authorization: str | None, body: bytes):
-        """(status, JSON body): authenticate, apply forbidden, route, apply off_host_next."""
+        """(status, JSON body): authenticate, apply the refusals (forbidden, missing, bad_param in that order), route,
+        apply off_host_next."""
         if not path.startswith("/v1/"):
-            return 404, error_body(404, "not_found", "Not Found")
+            return 404, NOT_FOUND
         if authorization == f"Bearer {WRONG_REGION_KEY}":
             return 401, error_body(401, "unauthorized", "Unauthorized",
                                    "Auth token associated with pod prod2 but request is being handled by prod1")
         if authorization != f"Bearer {API_KEY}":
-            return 401, error_body(401, "unauthorized", "Unauthorized", "Invalid or expired auth token")
+            return 401, UNAUTHORIZED
         name, faults = list_name(method, path), self._faults
+        if name in faults.forbidden and faults.refusal_status == 401:
+            return 401, UNAUTHORIZED  # "401 ... the result of a missing role, invalid auth token, or billing feature"
         if name in faults.forbidden:
             role = {"search": "search.create", "metadata": "metadata.read", "audit-logs": "audit_logs.read",
                     "conversation-times": "conversation.read"}.get(name) or f"{STREAM_TYPES.get(name, 'kobject')}.read"
             return 403, error_body(403, "forbidden", "Forbidden", f"Missing role org.permission.{role}")
+        if name in faults.missing:
+            return 404, NOT_FOUND
+        if name in faults.bad_param:
+            parameter = next(iter(query), "page")  # the recorded 400 names what it refused
+            return 400, error_body(400, "badparam", "Bad Request", f"Invalid value for {parameter}", parameter)
         matches = [(m, handler) for verb, pattern, handler in self.routes
                    if (m := re.fullmatch(pattern, path)) and verb == method]
         if matches:
@@ -972,12 +1038,12 @@ class FakeKustomer:
             return status, payload
         if any(re.fullmatch(pattern, path) for _, pattern, _ in self.routes):
             return 405, error_body(405, "method_not_allowed", "Method Not Allowed", f"{method} {path} is not supported")
-        return 404, error_body(404, "not_found", "Not Found")
+        return 404, NOT_FOUND
 
     @staticmethod
     def _find(records: list[dict] | None, id_: str):
         found = next((r for r in records or [] if r["id"] == id_), None)
-        return (200, {"data": found}) if found else (404, error_body(404, "not_found", "Not Found"))
+        return (200, {"data": found}) if found else (404, NOT_FOUND)
 
     @staticmethod
     def _paging(query: dict[str, str], max_size: int) -> tuple[int, int]:
@@ -985,13 +1051,13 @@ class FakeKustomer:
         for name, default in (("page", 1), ("pageSize", DEFAULT_PAGE_SIZE)):
             raw = query.get(name, str(default)).strip()
             if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
-                raise BadRequest(f"{name} must be a positive integer", source={"parameters": name})
+                raise BadRequest(f"{name} must be a positive integer", name)
             params[name] = int(raw)
         return params["page"], min(params["pageSize"], max_size)  # silently clamped
 
     def _list(self, query: dict[str, str], path: str, records: list[dict] | None, stream: str):
         if records is None:  # unknown klass name
-            return 404, error_body(404, "not_found", "Not Found")
+            return 404, NOT_FOUND
         page, size = self._paging(query, MAX_PAGE_SIZE.get(stream, 100))
         ordered = self.dataset.by_id(records)  # re-sorted after mutations (and appends by hand) only
         start = (page - 1) * size
@@ -1009,7 +1075,7 @@ class FakeKustomer:
     def _times(self, query: dict[str, str], id_: str):
         conversation = next((c for c in self.dataset.resources["conversations"] if c["id"] == id_), None)
         if conversation is None:  # hard-deleted, or never existed
-            return 404, error_body(404, "not_found", "Not Found")
+            return 404, NOT_FOUND
         path = f"/v1/conversations/{id_}/times"
         return self._list(query, path, self.dataset.conversation_times(conversation), "conversation-times")
 
@@ -1018,12 +1084,13 @@ class FakeKustomer:
         page's last id. Filters: filter[objectType] (+ filter[include], more types), filter[start] / filter[end]."""
         raw = query.get("count", "100")
         if not raw.isdigit() or int(raw) < 1:
-            raise BadRequest("count must be a positive integer", source={"parameters": "count"})
+            raise BadRequest("count must be a positive integer", "count")
         count = min(int(raw), 1000)
         types = {t for t in [query.get("filter[objectType]"), *query.get("filter[include]", "").split(",")] if t}
-        bounds = [parse_stamp(query[k]) if query.get(k) else None for k in ("filter[start]", "filter[end]")]
-        if any(query.get(k) and b is None for k, b in zip(("filter[start]", "filter[end]"), bounds)):
-            raise BadRequest("filter[start] and filter[end] must be ISO 8601 timestamps")
+        keys = ("filter[start]", "filter[end]")
+        bounds = [parse_stamp(query[k]) if query.get(k) else None for k in keys]
+        if bad := next((k for k, b in zip(keys, bounds) if query.get(k) and b is None), None):
+            raise BadRequest(f"{bad} must be an ISO 8601 timestamp", bad)
         with self.dataset.lock:
             entries = sorted(self.dataset.audit_logs, key=lambda e: (e["attributes"]["createdAt"], e["id"]), reverse=True)
         entries = [e for e in entries if (not types or e["attributes"]["objectType"] in types)
@@ -1042,13 +1109,13 @@ class FakeKustomer:
     def _search(self, query: dict[str, str], body: bytes, path: str, archive: bool):
         page, size = self._paging(query, MAX_SEARCH_PAGE_SIZE)
         if page > self.search_page_cap:  # page `cap` still links to page cap + 1; only fetching it fails
-            raise BadRequest(f"Search is limited to {self.search_page_cap} pages; narrow the query")
+            raise BadRequest(f"Search is limited to {self.search_page_cap} pages; narrow the query", "page")
         try:
             spec = json.loads(body or b"{}")
         except ValueError:
             spec = None
         if not isinstance(spec, dict):
-            raise BadRequest("The request body must be a JSON object")
+            raise BadRequest("The request body must be a JSON object", "body")
         stream, prefix = self._search_context(spec.get("queryContext"))
         attributes = {f"{prefix}_updated_at": "updatedAt", f"{prefix}_created_at": "createdAt"}
         sort_attr, desc = self._search_sort(spec.get("sort"), attributes)
@@ -1089,21 +1156,21 @@ class FakeKustomer:
         if klass in self.dataset.kobjects:
             return f"kobject.{klass}", "kobject"
         detail = "queryContext is required" if context is None else f"Unknown queryContext {json.dumps(context)}"
-        raise BadRequest(detail, source={"pointer": "/queryContext"})
+        raise BadRequest(detail, "queryContext")
 
     @staticmethod
     def _search_sort(sort, attributes: dict[str, str]) -> tuple[str, bool]:
         """(attribute, descending) of the first sort key: the real API is reported to apply only the first."""
         sort = [sort] if isinstance(sort, dict) else sort or []
         if not isinstance(sort, list) or not all(isinstance(key, dict) and len(key) == 1 for key in sort):
-            raise BadRequest('sort must be a list of {"<attribute>": "asc" | "desc"}', source={"pointer": "/sort"})
+            raise BadRequest('sort must be a list of {"<attribute>": "asc" | "desc"}', "sort")
         if not sort:
             return "updatedAt", False
         [(name, direction)] = sort[0].items()
         if name not in attributes:
-            raise BadRequest(f"Unknown sort attribute '{name}'", source={"pointer": "/sort/0"})
+            raise BadRequest(f"Unknown sort attribute '{name}'", name)
         if direction not in ("asc", "desc"):
-            raise BadRequest(f"Sort direction of '{name}' must be asc or desc", source={"pointer": f"/sort/0/{name}"})
+            raise BadRequest(f"Sort direction of '{name}' must be asc or desc", name)
         return attributes[name], direction == "desc"
 
     @staticmethod
@@ -1111,36 +1178,33 @@ class FakeKustomer:
         """Inclusive epoch-microsecond bounds per timestamp attribute, and the wanted ids (None: any)."""
         criteria = [{k: v} for k, v in criteria.items()] if isinstance(criteria, dict) else criteria or []
         if not isinstance(criteria, list):
-            raise BadRequest("and must be a list of criteria", source={"pointer": "/and"})
+            raise BadRequest("and must be a list of criteria", "and")
         bounds = {attr: (-math.inf, math.inf) for attr in attributes.values()}
         ids = None
-        for n, criterion in enumerate(criteria):
+        for criterion in criteria:
             if not isinstance(criterion, dict):
-                raise BadRequest('Each criterion must be {"<attribute>": {"<operator>": value}}',
-                                 source={"pointer": f"/and/{n}"})
+                raise BadRequest('Each criterion must be {"<attribute>": {"<operator>": value}}', "and")
             for name, condition in criterion.items():
-                pointer = f"/and/{n}/{name}"
                 if name in ("and", "or", "not"):  # nested groups are not evaluated (see the module docstring)
                     continue
                 if name not in attributes and name != id_attr:
-                    raise BadRequest(f"Unknown search attribute '{name}'", source={"pointer": pointer})
+                    raise BadRequest(f"Unknown search attribute '{name}'", name)
                 if not isinstance(condition, dict) or not condition:
-                    raise BadRequest(f"'{name}' needs an operator, as in {{\"{name}\": {{\"gte\": ...}}}}",
-                                     source={"pointer": pointer})
+                    raise BadRequest(f"'{name}' needs an operator, as in {{\"{name}\": {{\"gte\": ...}}}}", name)
                 for op, value in condition.items():
                     if name == id_attr:
                         values = [value] if op == "equals" else value if op == "in" else None
                         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
                             raise BadRequest(f"'{name}' supports equals (an id) and in (a list of ids), not '{op}'",
-                                             source={"pointer": f"{pointer}/{op}"})
+                                             name)
                         ids = set(values) if ids is None else ids & set(values)
                         continue
                     if op not in TIME_OPERATORS:
                         raise BadRequest(f"Unknown operator '{op}' for '{name}' (use {', '.join(TIME_OPERATORS)})",
-                                         source={"pointer": f"{pointer}/{op}"})
+                                         name)
                     if (t := parse_stamp(value)) is None:
                         raise BadRequest(f"'{name}' {op} needs a timestamp like 2024-01-31T00:00:00.000Z or "
-                                         f"2024-01-31, not {json.dumps(value)}", source={"pointer": f"{pointer}/{op}"})
+                                         f"2024-01-31, not {json.dumps(value)}", name)
                     lo, hi = bounds[attributes[name]]
                     if op in ("gte", "gt", "equals"):
                         lo = max(lo, t + (op == "gt"))  # integer microseconds: gt t is gte t + 1
@@ -1158,9 +1222,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered with a fault")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added before every answer")
-    parser.add_argument("--rate-limit", type=int, help="requests per 60 s before 429s (default: not enforced)")
+    parser.add_argument("--rate-limit", type=int, help="requests per window before 429s (default: not enforced)")
+    parser.add_argument("--rate-window", type=float, default=60.0, help="seconds per rate-limit window")
+    parser.add_argument("--window-start", choices=WINDOW_STARTS, default="clock",
+                        help="clock: fixed windows of the clock (default); request: opened by the first request")
+    parser.add_argument("--others-per-window", type=int, default=0,
+                        help="requests of the org's other users counted into each window")
+    parser.add_argument("--reset-header", choices=RESET_HEADERS, default="none",
+                        help="X-Ratelimit-Reset: never (default, as recorded), epoch or delta on every response, "
+                             "or epoch on 429s only")
+    parser.add_argument("--forbidden", default="", help="comma-separated lists the key lacks the role for")
+    parser.add_argument("--refusal-status", type=int, choices=(401, 403), default=401,
+                        help="how --forbidden lists are refused (default 401, like a bad key)")
+    parser.add_argument("--missing", default="", help="comma-separated lists answered 404 notfound")
     args = parser.parse_args(argv)
-    faults = Faults(error_rate=args.error_rate, latency=args.latency, rate_limit=args.rate_limit)
+    names = {name: [n for n in getattr(args, name).split(",") if n] for name in ("forbidden", "missing")}
+    try:  # an unknown list name is a usage error, not a traceback
+        faults = Faults(error_rate=args.error_rate, latency=args.latency, rate_limit=args.rate_limit,
+                        rate_window=args.rate_window, window_start=args.window_start,
+                        others_per_window=args.others_per_window, reset_header=args.reset_header,
+                        refusal_status=args.refusal_status, **names)
+    except ValueError as error:
+        parser.error(str(error))
     fake = FakeKustomer(Dataset(scaled_sizes(args.scale), seed=args.seed), host=args.host, port=args.port,
                         faults=faults).start()
     print(f"fake Kustomer API at {fake.url} (api key: {API_KEY})", flush=True)

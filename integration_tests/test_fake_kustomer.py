@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from integration_tests.fake_kustomer import (API_KEY, DEFAULT_SIZES, FAULT_KINDS, WRONG_REGION_KEY, Dataset,
-                                            FakeKustomer, Faults)
+                                            FakeKustomer, Faults, main)
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -94,7 +94,10 @@ def test_page_past_the_end_is_empty_and_repeated_keys_take_the_first(fake, http)
 def test_bad_paging_parameters_are_400(fake, http, query):
     response = http.get(f"{fake.url}/v1/customers?{query}")
     assert response.status_code == 400
-    assert response.json()["errors"][0]["code"] == "bad_request"
+    [error] = response.json()["errors"]
+    # As recorded: integer status, `badparam`, and source.parameter (singular) naming the parameter.
+    assert error == {"status": 400, "source": {"parameter": query.partition("=")[0]}, "code": "badparam",
+                     "title": "Bad Request", "detail": f"{query.partition('=')[0]} must be a positive integer"}
 
 
 @pytest.mark.parametrize("headers, detail", [
@@ -132,7 +135,8 @@ def test_single_resources_unknown_paths_and_methods(fake, http):
     assert http.get(fake.url + "/v1/customers/" + "0" * 24).status_code == 404
     missing = http.get(fake.url + "/v1/nothing-here")
     assert missing.status_code == 404
-    assert missing.json() == {"errors": [{"status": 404, "code": "not_found", "title": "Not Found"}]}
+    assert missing.json() == {"errors": [{"status": 404, "code": "notfound", "title": "Not Found"}]}  # as recorded
+    assert http.get(fake.url + "/v1/customers/" + "0" * 24).json() == missing.json()
     assert http.post(fake.url + "/v1/customers", json={}).status_code == 405
 
 
@@ -276,7 +280,7 @@ def test_page_cap_page_cap_links_to_the_next_page_which_is_a_400():
     assert status == 200 and len(last["data"]) == 10 and total > 40
     assert last["links"]["next"] == "/v1/customers/search?page=4&pageSize=10"
     assert last["meta"]["total"] == total and last["meta"]["totalPages"] == -(-total // 10)  # the full count
-    cap_error = {"errors": [{"status": 400, "code": "bad_request", "title": "Bad Request",
+    cap_error = {"errors": [{"status": 400, "source": {"parameter": "page"}, "code": "badparam", "title": "Bad Request",
                              "detail": "Search is limited to 3 pages; narrow the query"}]}
     assert search(fake, body, page=4, page_size=10) == (400, cap_error)
     assert search(fake, body, page=4, page_size=10, archive=True) == (400, cap_error)
@@ -344,27 +348,34 @@ def test_kobject_contexts_per_klass_and_across_klasses(searchable):
     assert status == 400 and "kobject_no-such-klass" in error["errors"][0]["detail"]
 
 
-@pytest.mark.parametrize("body, named", [
-    ({"queryContext": "customer", "and": [{"customer_colour": {"gte": "2024-01-01"}}]}, "customer_colour"),
-    ({"queryContext": "conversation", "and": [{"customer_updated_at": {"gte": "2024-01-01"}}]}, "customer_updated_at"),
+@pytest.mark.parametrize("body, named, parameter", [
+    ({"queryContext": "customer", "and": [{"customer_colour": {"gte": "2024-01-01"}}]}, "customer_colour",
+     "customer_colour"),
+    ({"queryContext": "conversation", "and": [{"customer_updated_at": {"gte": "2024-01-01"}}]}, "customer_updated_at",
+     "customer_updated_at"),
     ({"queryContext": "kobject_order", "and": [{"kobject_order_updated_at": {"gte": "2024-01-01"}}]},
-     "kobject_order_updated_at"),
-    ({"queryContext": "customer", "and": [{"customer_updated_at": {"after": "2024-01-01"}}]}, "after"),
-    ({"queryContext": "customer", "and": [{"customer_updated_at": {"gte": "yesterday"}}]}, "yesterday"),
+     "kobject_order_updated_at", "kobject_order_updated_at"),
+    ({"queryContext": "customer", "and": [{"customer_updated_at": {"after": "2024-01-01"}}]}, "after",
+     "customer_updated_at"),
+    ({"queryContext": "customer", "and": [{"customer_updated_at": {"gte": "yesterday"}}]}, "yesterday",
+     "customer_updated_at"),
     ({"queryContext": "customer", "and": [{"customer_updated_at": {"gte": "2024-01-01T00:00:00.1234567Z"}}]},
-     "2024-01-01T00:00:00.1234567Z"),
-    ({"queryContext": "customer", "and": [{"customer_id": {"in": [["nested"]]}}]}, "customer_id"),
-    ({"queryContext": "customer", "sort": [{"customer_name": "asc"}]}, "customer_name"),
-    ({"queryContext": "customer", "sort": [{"customer_updated_at": "up"}]}, "customer_updated_at"),
-    ({"queryContext": "user"}, "user"),
-    ({"and": []}, "queryContext"),
-    (["not", "an", "object"], "JSON object"),
+     "2024-01-01T00:00:00.1234567Z", "customer_updated_at"),
+    ({"queryContext": "customer", "and": [{"customer_id": {"in": [["nested"]]}}]}, "customer_id", "customer_id"),
+    ({"queryContext": "customer", "sort": [{"customer_name": "asc"}]}, "customer_name", "customer_name"),
+    ({"queryContext": "customer", "sort": [{"customer_updated_at": "up"}]}, "customer_updated_at",
+     "customer_updated_at"),
+    ({"queryContext": "user"}, "user", "queryContext"),
+    ({"and": []}, "queryContext", "queryContext"),
+    (["not", "an", "object"], "JSON object", "body"),
 ])
-def test_bad_searches_are_400_naming_what_is_wrong(searchable, body, named):
+def test_bad_searches_are_400_naming_what_is_wrong(searchable, body, named, parameter):
     status, error = search(searchable, body)
     assert status == 400
     [e] = error["errors"]
-    assert e["status"] == 400 and e["code"] == "bad_request" and named in e["detail"]
+    # Like the recorded 400: the body attribute at fault is source.parameter, as for a query parameter.
+    assert e["status"] == 400 and e["code"] == "badparam" and e["source"] == {"parameter": parameter}
+    assert named in e["detail"]
 
 
 def test_or_and_not_are_ignored_without_failing(searchable):
@@ -554,12 +565,18 @@ def test_audit_logs_walk_back_in_time_with_before_and_filter_by_type_and_time(mu
     assert {e["objectType"] for e in entries} == {"conversation"} and min(e["createdAt"] for e in entries) >= "2025"
     assert len({e["id"] for e in entries}) == len(entries) == pages[0]["meta"]["total"]
     assert entries[0]["objectId"] == gone["id"] and entries[0]["eventVerb"] == "delete"
+    status, error = mutable.handle("GET", "/v1/audit-logs", {"filter[start]": "2025-01-01", "filter[end]": "soon"},
+                                   AUTH["Authorization"])
+    assert status == 400 and error["errors"][0]["source"] == {"parameter": "filter[end]"}  # the bad one of the two
 
 
 # --- Faults -------------------------------------------------------------------------------------------------------
 
 SMALL = {k: 5 for k in DEFAULT_SIZES}  # fault tests need a few pages, not realistic volumes
-RATE_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
+RATE_HEADERS = ("X-Ratelimit-Limit", "X-Ratelimit-Remaining")  # on every recorded response, capitalised so
+RECORDED = {"X-Kustomer-Pod": "prod1", "Cache-Control": "no-cache,private"}  # also on every recorded response
+NEVER = ("X-Ratelimit-Reset", "Retry-After")  # on none of them
+MINUTE = 1_800_000_000.0  # epoch seconds at the start of a minute of the clock (a multiple of 60)
 
 
 @pytest.fixture()
@@ -569,6 +586,7 @@ def faulty():
 
     def start(dataset=None, **faults):
         servers.append(FakeKustomer(dataset or Dataset(SMALL), faults=Faults(**faults)).start())
+        servers[-1].wall = lambda: MINUTE + 30  # mid-minute: no test straddles a window by chance; tests move it
         return servers[-1]
 
     yield start
@@ -583,7 +601,7 @@ def call(fake, method, path, body=None, authorization=AUTH["Authorization"]):
                       b"" if body is None else json.dumps(body).encode(), url.query)
 
 
-def test_faults_are_off_by_default_and_every_response_carries_rate_limit_headers(faulty, http):
+def test_faults_are_off_by_default_and_every_response_carries_the_recorded_headers(faulty, http):
     fake = faulty()
     answers = [http.get(fake.url + "/v1/customers?pageSize=2"), http.get(fake.url + "/v1/customers?pageSize=0"),
                http.post(fake.url + "/v1/customers", json={}), http.post(fake.url + "/v1/customers/search",
@@ -591,13 +609,29 @@ def test_faults_are_off_by_default_and_every_response_carries_rate_limit_headers
                requests.get(fake.url + "/v1/tags"), http.get(fake.url + "/not-the-api")]
     assert [a.status_code for a in answers] == [200, 400, 405, 200, 401, 404]
     assert all(name in a.headers for a in answers for name in RATE_HEADERS)
+    assert all(a.headers[name] == value for a in answers for name, value in RECORDED.items())
+    assert not any(name in a.headers for a in answers for name in NEVER)  # as recorded: no reset, no Retry-After
     # The real API's default budget: the four authorized /v1 requests count down, the 401 and the non-API 404 don't.
-    assert [a.headers["x-ratelimit-remaining"] for a in answers] == ["999", "998", "997", "996", "996", "996"]
-    assert {a.headers["x-ratelimit-limit"] for a in answers} == {"1000"}
-    reset = int(answers[0].headers["x-ratelimit-reset"])
-    assert time.time() + 55 < reset <= time.time() + 61  # epoch seconds of the 60 s window's end
+    assert [a.headers["X-Ratelimit-Remaining"] for a in answers] == ["999", "998", "997", "996", "996", "996"]
+    assert {a.headers["X-Ratelimit-Limit"] for a in answers} == {"1000"}
     assert fake.stats.requests == 6 and not fake.stats.faults and fake.stats.rate_limited == 0
-    assert [(w.served, w.searches) for w in fake.stats.windows] == [(4, 1)]
+    assert [(w.start, w.served, w.searches, w.others) for w in fake.stats.windows] == [(MINUTE, 4, 1, 0)]
+    conn = http_client.HTTPConnection(fake.host, fake.port, timeout=5)
+    conn.request("GET", "/v1/brands", headers=AUTH)
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    # Spelled on the wire as recorded (requests' headers ignore case, so check the raw names).
+    assert {*RATE_HEADERS, *RECORDED} <= {name for name, _ in response.getheaders()}
+
+
+def test_the_command_line_takes_the_new_forms_and_refuses_unknown_names(capsys):
+    with pytest.raises(SystemExit):
+        main(["--reset-header", "on_429", "--refusal-status", "403", "--forbidden", "notes,note"])
+    assert "unknown list names ['note']" in capsys.readouterr().err  # a usage error, not a traceback
+    with pytest.raises(SystemExit):
+        main(["--reset-header", "sometimes"])
+    assert "invalid choice: 'sometimes'" in capsys.readouterr().err
 
 
 def test_fault_settings_are_checked():
@@ -606,6 +640,18 @@ def test_fault_settings_are_checked():
         Faults(forbidden={"note"})  # singular: a typo that would otherwise switch nothing on
     with pytest.raises(ValueError, match="404"):
         Faults(error_kinds=("500", "404"))
+    with pytest.raises(ValueError, match="audit_logs"):
+        Faults(missing={"audit_logs"})
+    with pytest.raises(ValueError, match="tag"):
+        Faults(bad_param="tag")
+    with pytest.raises(ValueError, match="402"):
+        Faults(refusal_status=402)
+    with pytest.raises(ValueError, match="on_429"):
+        Faults(reset_header="on429")
+    with pytest.raises(ValueError, match="request"):
+        Faults(window_start="first")
+    with pytest.raises(ValueError, match="others_per_window"):
+        Faults(others_per_window=-1)
 
 
 @pytest.mark.parametrize("kind, status, content_type, looks_like", [
@@ -624,7 +670,7 @@ def test_error_faults_answer_with_their_status_and_body(faulty, http, kind, stat
             response.json()
     assert fake.requests_log[-1]["fault"] == kind and fake.requests_log[-1]["status"] == status
     # Answered before the API: the rate limiter never counted it, so a retry gets the full budget and the data.
-    assert response.headers["x-ratelimit-remaining"] == "1000" and fake.stats.windows[-1].served == 0
+    assert response.headers["X-Ratelimit-Remaining"] == "1000" and fake.stats.windows[-1].served == 0
     fake.faults.error_rate = 0
     retry = http.get(fake.url + "/v1/customers")
     assert retry.status_code == 200 and len(retry.json()["data"]) == 5 and fake.stats.faults == {kind: 1}
@@ -649,7 +695,7 @@ def test_truncated_sends_half_the_real_body_under_the_full_content_length(faulty
     conn = http_client.HTTPConnection(fake.host, fake.port, timeout=5)
     conn.request("GET", "/v1/customers?pageSize=2", headers=AUTH)
     response = conn.getresponse()
-    assert response.status == 200 and response.getheader("x-ratelimit-remaining") == "1000"
+    assert response.status == 200 and response.getheader("X-Ratelimit-Remaining") == "1000"
     with pytest.raises(http_client.IncompleteRead) as cut:
         response.read()
     conn.close()
@@ -672,6 +718,7 @@ def test_error_rate_is_roughly_honoured_and_the_same_seed_meets_the_same_faults(
         return [entry.get("fault") for entry in fake.requests_log[start:]]
 
     fake = FakeKustomer(Dataset(SMALL), faults=Faults(error_rate=0.3, seed=5))
+    fake.wall = lambda: MINUTE + 30  # all in one window
     drawn = run(fake)
     faulted = [kind for kind in drawn if kind]
     assert 250 <= len(faulted) <= 350 and set(faulted) == set(FAULT_KINDS)
@@ -686,47 +733,84 @@ def test_error_rate_is_roughly_honoured_and_the_same_seed_meets_the_same_faults(
     assert run(fake) == drawn  # nor does switching another fault on
 
 
-def test_429_after_the_limit_and_recovery_when_the_window_resets(faulty, http):
-    fake = faulty(rate_limit=3, rate_window=1.0)
+def test_429_after_the_limit_and_a_fresh_budget_at_the_next_minute_of_the_clock(faulty, http):
+    fake = faulty(rate_limit=3)  # 60 s windows of the clock, as Kustomer counts its minute
+    fake.wall = lambda: MINUTE + 45
     first = [http.get(fake.url + "/v1/tags?pageSize=2") for _ in range(3)]
     assert [r.status_code for r in first] == [200] * 3
-    assert [r.headers["x-ratelimit-remaining"] for r in first] == ["2", "1", "0"]
+    assert [r.headers["X-Ratelimit-Remaining"] for r in first] == ["2", "1", "0"]
     refused = [http.get(fake.url + "/v1/tags?pageSize=2") for _ in range(2)]
     assert [r.status_code for r in refused] == [429, 429]
     assert refused[0].json() == {"errors": [{"status": 429, "code": "too_many_requests", "title": "Too Many Requests",
                                              "detail": "Rate limit exceeded"}]}
-    assert refused[0].headers["x-ratelimit-limit"] == "3" and refused[0].headers["x-ratelimit-remaining"] == "0"
-    reset = int(refused[0].headers["x-ratelimit-reset"])
-    assert reset == int(first[0].headers["x-ratelimit-reset"]) and reset >= fake.stats.windows[0].start + 1.0
-    time.sleep(max(0.0, reset - time.time()))  # what a well-behaved client does
+    assert refused[0].headers["X-Ratelimit-Limit"] == "3" and refused[0].headers["X-Ratelimit-Remaining"] == "0"
+    assert not any(name in r.headers for r in refused for name in NEVER)  # nothing says when to come back
+    fake.wall = lambda: MINUTE + 59.999  # the same minute: still refused
+    assert http.get(fake.url + "/v1/tags?pageSize=2").status_code == 429
+    fake.wall = lambda: MINUTE + 60  # the next minute, only 15 s after the first request: the whole budget again
     again = http.get(fake.url + "/v1/tags?pageSize=2")
-    assert again.status_code == 200 and again.headers["x-ratelimit-remaining"] == "2"
-    assert int(again.headers["x-ratelimit-reset"]) > reset - 1
+    assert again.status_code == 200 and again.headers["X-Ratelimit-Remaining"] == "2"
     stats = fake.stats
-    assert [w.served for w in stats.windows] == [3, 1] and stats.max_per_window == 3 and stats.rate_limited == 2
-    assert [e["status"] for e in fake.requests_log] == [200, 200, 200, 429, 429, 200]
+    assert [(w.start, w.served) for w in stats.windows] == [(MINUTE, 3), (MINUTE + 60, 1)]
+    assert stats.max_per_window == 3 and stats.rate_limited == 3
+    assert [e["status"] for e in fake.requests_log] == [200, 200, 200, 429, 429, 429, 200]
 
 
-def test_reset_header_is_epoch_seconds_or_a_delta(faulty):
-    fake = faulty(rate_window=60)
-    epoch = int(call(fake, "GET", "/v1/brands").headers["x-ratelimit-reset"])
-    assert abs(epoch - (time.time() + 60)) <= 1.5
-    fake.faults.reset_as_delta = True
-    assert 59 <= int(call(fake, "GET", "/v1/brands").headers["x-ratelimit-reset"]) <= 60
-    assert epoch - 1 <= time.time() + 60 <= epoch + 1  # still the same window: both name the same instant
+def test_request_windows_open_at_the_first_request_after_the_last_one_ended():
+    fake = FakeKustomer(Dataset(SMALL), faults=Faults(rate_limit=3, window_start="request", reset_header="epoch"))
+    fake.wall = lambda: MINUTE + 45
+    answers = [call(fake, "GET", "/v1/tags") for _ in range(4)]
+    fake.wall = lambda: MINUTE + 60  # a new minute of the clock, but this window runs until MINUTE + 105
+    answers.append(call(fake, "GET", "/v1/tags"))
+    fake.wall = lambda: MINUTE + 105
+    answers.append(call(fake, "GET", "/v1/tags"))
+    assert [a.status for a in answers] == [200, 200, 200, 429, 429, 200]
+    assert [a.headers["X-Ratelimit-Reset"] for a in answers] == [str(int(MINUTE + 105))] * 5 + [str(int(MINUTE + 165))]
+    assert [(w.start, w.served) for w in fake.stats.windows] == [(MINUTE + 45, 3), (MINUTE + 105, 1)]
+
+
+@pytest.mark.parametrize("form, on_200, on_429", [
+    ("none", None, None),  # as recorded
+    ("epoch", str(int(MINUTE + 60)), str(int(MINUTE + 60))),  # the end of the minute, on every response
+    ("delta", "16", "16"),  # 15.5 s to the end of the minute, rounded up: waiting that long finds it open
+    ("on_429", None, str(int(MINUTE + 60))),
+])
+def test_reset_header_forms(form, on_200, on_429):
+    fake = FakeKustomer(Dataset(SMALL), faults=Faults(rate_limit=1, reset_header=form))
+    fake.wall = lambda: MINUTE + 44.5
+    ok, refused = call(fake, "GET", "/v1/brands"), call(fake, "GET", "/v1/brands")
+    assert (ok.status, refused.status) == (200, 429)
+    assert (ok.headers.get("X-Ratelimit-Reset"), refused.headers.get("X-Ratelimit-Reset")) == (on_200, on_429)
+    assert "Retry-After" not in ok.headers | refused.headers
+
+
+def test_other_users_requests_count_into_each_window_as_it_opens():
+    fake = FakeKustomer(Dataset(SMALL), faults=Faults(rate_limit=10, others_per_window=7))
+    fake.wall = lambda: MINUTE + 10
+    first = [call(fake, "GET", "/v1/tags") for _ in range(4)]
+    # The agents used 7 of the org's 10: only 3 are ours, and the headers say so from the first answer.
+    assert [r.status for r in first] == [200, 200, 200, 429]
+    assert [r.headers["X-Ratelimit-Remaining"] for r in first] == ["2", "1", "0", "0"]
+    fake.wall = lambda: MINUTE + 70  # the next minute: the agents are back with it
+    assert call(fake, "GET", "/v1/tags").headers["X-Ratelimit-Remaining"] == "2"
+    assert [(w.others, w.served) for w in fake.stats.windows] == [(7, 3), (7, 1)]
+    fake.faults = Faults(others_per_window=400)  # no limit enforced: the headers still show the shared budget
+    fake.wall = lambda: MINUTE + 130
+    assert call(fake, "GET", "/v1/tags").headers["X-Ratelimit-Remaining"] == str(1000 - 400 - 1)
 
 
 def test_searches_have_their_own_limit_inside_the_org_wide_one():
     fake = FakeKustomer(Dataset(SMALL), faults=Faults(rate_limit=6, search_rate_limit=2))
+    fake.wall = lambda: MINUTE + 30  # all in one window
     body = {"queryContext": "customer"}
     statuses = [call(fake, "POST", "/v1/customers/search", body).status,
                 call(fake, "POST", "/v1/customers/archive/search", body).status]
     over = call(fake, "POST", "/v1/customers/search", body)
     assert statuses == [200, 200] and over.status == 429
-    assert over.headers["x-ratelimit-limit"] == "2" and over.headers["x-ratelimit-remaining"] == "0"
+    assert over.headers["X-Ratelimit-Limit"] == "2" and over.headers["X-Ratelimit-Remaining"] == "0"
     assert json.loads(over.body)["errors"][0]["code"] == "too_many_requests"
     gets = [call(fake, "GET", "/v1/tags") for _ in range(5)]  # searches used 2 of the org's 6
-    assert [r.status for r in gets] == [200] * 4 + [429] and gets[-1].headers["x-ratelimit-limit"] == "6"
+    assert [r.status for r in gets] == [200] * 4 + [429] and gets[-1].headers["X-Ratelimit-Limit"] == "6"
     assert call(fake, "GET", "/v1/customers/search").status == 429  # a GET (405) is no search but counts org-wide
     assert fake.stats.max_searches_per_window == 2 and fake.stats.max_per_window == 6
     assert fake.stats.rate_limited == 3
@@ -753,7 +837,7 @@ def test_the_rate_limit_holds_under_concurrent_clients(faulty):
     ("klasses", ["/v1/klasses", "/v1/klasses/{klass}"], ["/v1/klasses/order"], "klass.read"),
     ("search", ["POST /v1/customers/search", "POST /v1/customers/archive/search"], ["/v1/customers"], "search.create"),
 ])
-def test_forbidden_lists_are_403_naming_the_missing_role(name, refused, still_served, role):
+def test_forbidden_lists_are_401_like_a_bad_key_or_403_naming_the_missing_role(name, refused, still_served, role):
     fake = FakeKustomer(Dataset(SMALL), faults=Faults(forbidden={name}))
     ds = fake.dataset
     ids = {"note": ds.resources["notes"][0]["id"], "kobject": ds.kobjects["subscription"][0]["id"],
@@ -764,6 +848,16 @@ def test_forbidden_lists_are_403_naming_the_missing_role(name, refused, still_se
         return fake.handle(method or "GET", path.format(**ids), {}, AUTH["Authorization"],
                            b'{"queryContext": "customer"}' if method == "POST" else b"")
 
+    bad_key = fake.handle("GET", "/v1/tags", {}, "Bearer nope")
+    for request in refused:
+        # Kustomer's 401 "missing role, invalid auth token, or billing feature": the body cannot tell which...
+        assert status(request) == bad_key == (401, {"errors": [{"status": 401, "code": "unauthorized",
+                                                                "title": "Unauthorized",
+                                                                "detail": "Invalid or expired auth token"}]}), request
+    # ...only the token endpoint can: it answers any valid key, whatever its roles.
+    assert fake.handle("GET", "/v1/auth/tokens/current", {}, AUTH["Authorization"])[0] == 200
+    assert [status(request)[0] for request in still_served] == [200] * len(still_served)
+    fake.faults = Faults(forbidden={name}, refusal_status=403)  # the other reading: a 403 naming the role
     for request in refused:
         assert status(request) == (403, {"errors": [{"status": 403, "code": "forbidden", "title": "Forbidden",
                                                      "detail": f"Missing role org.permission.{role}"}]}), request
@@ -771,6 +865,21 @@ def test_forbidden_lists_are_403_naming_the_missing_role(name, refused, still_se
     assert fake.handle("GET", "/v1/notes", {}, None)[0] == 401  # authentication comes first
     fake.faults = Faults()
     assert status(refused[0])[0] == 200
+
+
+def test_missing_lists_are_404_notfound_and_bad_param_lists_400_badparam():
+    fake = FakeKustomer(Dataset(SMALL), faults=Faults(missing={"audit-logs"}, bad_param="tags"))
+    # The same 404 as an unknown id: an org whose plan has no audit log looks like one without the endpoint.
+    assert fake.handle("GET", "/v1/audit-logs", {"count": "5"}, AUTH["Authorization"]) == (404, {
+        "errors": [{"status": 404, "code": "notfound", "title": "Not Found"}]}) == get(fake, "/v1/users/" + "0" * 24)
+    assert fake.handle("GET", "/v1/tags", {"pageSize": "3", "page": "2"}, AUTH["Authorization"]) == (400, {
+        "errors": [{"status": 400, "source": {"parameter": "pageSize"}, "code": "badparam", "title": "Bad Request",
+                    "detail": "Invalid value for pageSize"}]})
+    assert get(fake, "/v1/tags")[1]["errors"][0]["source"] == {"parameter": "page"}  # no parameters: page
+    assert get(fake, "/v1/tags/" + fake.dataset.resources["tags"][0]["id"])[0] == 400  # the list's records too
+    assert get(fake, "/v1/users")[0] == 200 and fake.handle("GET", "/v1/audit-logs", {}, None)[0] == 401
+    fake.faults = Faults(forbidden={"tags"}, missing={"tags"}, bad_param={"tags"})
+    assert get(fake, "/v1/tags")[0] == 401  # forbidden first, then missing, then bad_param
 
 
 def test_off_host_next_links_point_at_another_host(faulty, http):
@@ -791,7 +900,7 @@ def test_redirect_sends_the_list_to_another_host(faulty, http):
     moved = http.get(fake.url + "/v1/conversations?page=2&pageSize=3", allow_redirects=False)
     assert moved.status_code == 302 and moved.content == b""
     assert moved.headers["Location"] == "http://evil.example.invalid:9/v1/conversations?page=2&pageSize=3"
-    assert all(name in moved.headers for name in RATE_HEADERS) and moved.headers["x-ratelimit-remaining"] == "999"
+    assert all(name in moved.headers for name in RATE_HEADERS) and moved.headers["X-Ratelimit-Remaining"] == "999"
     kobjects = http.get(fake.url + "/v1/klasses/order", allow_redirects=False)
     assert kobjects.status_code == 302
     assert kobjects.headers["Location"] == "http://evil.example.invalid:9/v1/klasses/order"

@@ -57,9 +57,9 @@ def test_the_sync_keeps_to_its_share_of_the_org_budget_and_says_when_it_waits():
         assert "Kustomer rate limit: pausing requests for" in logs(run) and "50% kept for agents" in logs(run)
 
 
-@pytest.mark.parametrize("reset_as_delta", [False, True])
-def test_429s_are_waited_out_whatever_the_reset_header_means(reset_as_delta):
-    faults = Faults(rate_limit=8, rate_window=1.5, reset_as_delta=reset_as_delta)
+@pytest.mark.parametrize("reset_header", ["none", "epoch", "delta", "on_429"])
+def test_429s_are_waited_out_whatever_the_reset_header_means(reset_header):
+    faults = Faults(rate_limit=8, rate_window=1.5, reset_header=reset_header)
     with FakeKustomer(Dataset(SMALL), faults=faults) as server:
         run = read(server, ["customers", "messages", "tags"], max_api_usage_percent=100)
         assert run.returncode == 0 and not run.errors()
