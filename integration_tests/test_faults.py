@@ -36,7 +36,8 @@ def logs(run):
 
 
 def test_a_full_sync_under_faults_and_a_tight_rate_limit_delivers_every_record_exactly_once():
-    faults = Faults(error_rate=0.1, rate_limit=15, rate_window=1.0, seed=5)
+    # Windows of a second, which the reset header says (without it the connector assumes Kustomer's minute).
+    faults = Faults(error_rate=0.1, rate_limit=15, rate_window=1.0, reset_header="epoch", seed=5)
     with FakeKustomer(Dataset({**SMALL, "customers": 1500, "messages": 2000}), faults=faults) as server:
         run = read(server, max_api_usage_percent=100)
         assert run.returncode == 0 and not run.errors()
@@ -47,17 +48,40 @@ def test_a_full_sync_under_faults_and_a_tight_rate_limit_delivers_every_record_e
         assert server.stats.max_per_window <= 15 and len(server.stats.windows) > 3
 
 
-def test_the_sync_keeps_to_its_share_of_the_org_budget_and_says_when_it_waits():
-    with FakeKustomer(Dataset(SMALL), faults=Faults(rate_limit=20, rate_window=2.0)) as server:
+@pytest.mark.parametrize("reset_header", ["epoch", "delta"])
+@pytest.mark.parametrize("others", [0, 6])
+def test_the_sync_keeps_to_its_share_of_the_org_budget_and_says_when_it_waits(reset_header, others):
+    """20 a window, half for the sync: with nobody else on the org it takes its 10; when agents use 6 it leaves
+    them their 10, whoever used the rest."""
+    faults = Faults(rate_limit=20, rate_window=2.0, reset_header=reset_header, others_per_window=others)
+    with FakeKustomer(Dataset(SMALL), faults=faults) as server:
         run = read(server, max_api_usage_percent=50)
         assert run.returncode == 0 and not run.errors()
         assert server.stats.rate_limited == 0  # paced, never refused
-        # Half of 20 per window; requests already in flight when the budget shows the reserve add at most two.
-        assert server.stats.max_per_window <= 10 + 2
+        windows = [w for w in server.stats.windows if w.served]
+        assert max(w.served + w.others for w in windows) <= 10 + 1  # the sync's half, + 5% of 20
         assert "Kustomer rate limit: pausing requests for" in logs(run) and "50% kept for agents" in logs(run)
 
 
-@pytest.mark.parametrize("reset_header", ["none", "epoch", "delta", "on_429"])
+def test_without_reset_headers_the_sync_keeps_to_its_share_of_every_minute():
+    """As recorded live: no reset header, so windows are Kustomer's minute. 20 a minute, half for the sync, and the
+    read needs about 15 requests: 10 go at once, the rest after the minute, never more than 10 + 5% in a minute."""
+    faults = Faults(rate_limit=20, reset_header="none")
+    with FakeKustomer(Dataset({"customers": 700, "tags": 60}), faults=faults) as server:
+        run = read(server, ["customers", "tags", "brands", "teams", "users", "queues"], max_api_usage_percent=50)
+        assert run.returncode == 0 and not run.errors()
+        for stream in ("customers", "tags", "users"):
+            assert {r["id"] for r in run.records(stream)} == expected_ids(server, stream)
+        assert server.stats.rate_limited == 0
+        counted = [e for e in server.requests_log if e["path"].startswith("/v1/")]
+        assert len(counted) > 10  # more than one minute's share, so the sync had to wait
+        assert server.stats.max_per_window <= 10 + 1
+        elapsed = counted[-1]["at"] - counted[0]["at"]
+        assert elapsed <= 1.5 * len(counted) / 10 * 60  # within 1.5x the budget minimum
+        assert "Kustomer rate limit: pausing requests for" in logs(run)
+
+
+@pytest.mark.parametrize("reset_header", ["epoch", "delta"])
 def test_429s_are_waited_out_whatever_the_reset_header_means(reset_header):
     faults = Faults(rate_limit=8, rate_window=1.5, reset_header=reset_header)
     with FakeKustomer(Dataset(SMALL), faults=faults) as server:
@@ -70,7 +94,8 @@ def test_429s_are_waited_out_whatever_the_reset_header_means(reset_header):
 
 def test_searches_back_off_from_the_search_limit():
     start = (datetime.now(timezone.utc) - timedelta(days=400)).strftime("%Y-%m-%d")  # ~14 windows of search
-    with FakeKustomer(Dataset(SMALL), faults=Faults(search_rate_limit=4, rate_window=1.0)) as server:
+    faults = Faults(search_rate_limit=4, rate_window=1.0, reset_header="epoch")
+    with FakeKustomer(Dataset(SMALL), faults=faults) as server:
         run = read(server, ["customers"], incremental=True, start_date=start)
         assert run.returncode == 0 and not run.errors()
         expected = {r["id"] for r in server.dataset.all("customers") if r["attributes"]["updatedAt"] >= start}
