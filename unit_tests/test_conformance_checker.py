@@ -176,6 +176,15 @@ def test_running_goes_with_records():
                  + good("t", records=[]), "s: RECORDs but no RUNNING")
 
 
+def test_a_rate_limited_running_status_is_allowed_on_an_empty_stream_but_not_for_a_stream_outside_the_catalog():
+    rate_limited = status("RUNNING", "t")
+    rate_limited["trace"]["stream_status"]["reasons"] = [{"type": "RATE_LIMITED"}]
+    empty = [status("STARTED", "t"), rate_limited, state("t", 0.0), status("COMPLETE", "t")]
+    assert violations(good("s") + empty, CATALOG) == []
+    rate_limited["trace"]["stream_status"]["stream_descriptor"]["name"] = "parent_of_t"
+    assert found(good("s") + good("t", records=[]) + [rate_limited], "parent_of_t: RUNNING status for a stream not in")
+
+
 def test_incomplete_only_with_an_error_for_that_stream():
     incomplete = good("s")[:-1] + [status("INCOMPLETE")] + good("t", records=[])
     assert found(incomplete, "s: INCOMPLETE without an ERROR")
