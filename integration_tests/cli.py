@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from integration_tests.conformance import assert_conforms
+
 # The console script installed next to this interpreter (the project's virtualenv), else the one on PATH.
 EXECUTABLE = str(Path(sys.executable).with_name("source-kustomer")) if Path(sys.executable).with_name(
     "source-kustomer"
@@ -44,8 +46,12 @@ class Run:
         return result
 
 
-def run(command: str, config: dict | None = None, catalog: dict | None = None, state: Any = None, timeout: int = 300) -> Run:
-    """`source-kustomer <command> --config ... [--catalog ...] [--state ...]` with the given objects as files."""
+def run(command: str, config: dict | None = None, catalog: dict | None = None, state: Any = None, timeout: int = 300,
+        check_conformance: bool = True) -> Run:
+    """`source-kustomer <command> --config ... [--catalog ...] [--state ...]` with the given objects as files.
+
+    A `read` with a catalog fails the test if its output breaks the Airbyte rules `conformance.py` checks, unless
+    `check_conformance=False` (only for a test that means to produce broken output)."""
     with tempfile.TemporaryDirectory() as folder:
         args = [EXECUTABLE, command]
         for flag, value in (("config", config), ("catalog", catalog), ("state", state)):
@@ -53,7 +59,10 @@ def run(command: str, config: dict | None = None, catalog: dict | None = None, s
                 path = Path(folder, f"{flag}.json")
                 path.write_text(json.dumps(value))
                 args += [f"--{flag}", str(path)]
-        return Run(subprocess.run(args, capture_output=True, text=True, timeout=timeout))
+        process = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    if command == "read" and catalog is not None and check_conformance:
+        assert_conforms(process.stdout.splitlines(), catalog)
+    return Run(process)
 
 
 def configured_catalog(catalog: dict, streams: Iterable[str] | None = None, incremental: bool = False) -> dict:
@@ -74,8 +83,11 @@ def configured_catalog(catalog: dict, streams: Iterable[str] | None = None, incr
     }
 
 
-def read_until_state(config: dict, catalog: dict, until: Callable[[dict], bool], timeout: int = 300) -> Run:
-    """A `read` killed once it has printed a STATE message for which `until(state)` holds: an interrupted sync."""
+def read_until_state(config: dict, catalog: dict, until: Callable[[dict], bool], timeout: int = 300,
+                     check_conformance: bool = True) -> Run:
+    """A `read` killed once it has printed a STATE message for which `until(state)` holds: an interrupted sync.
+
+    Its output is checked like `run`'s, with only the rules that hold for a prefix of a read."""
     with tempfile.TemporaryDirectory() as folder:
         paths = [Path(folder, "config.json"), Path(folder, "catalog.json")]
         for path, value in zip(paths, (config, catalog)):
@@ -89,4 +101,6 @@ def read_until_state(config: dict, catalog: dict, until: Callable[[dict], bool],
                     process.kill()
                     break
             process.wait(timeout)
-        return Run(subprocess.CompletedProcess(args, process.returncode, "".join(lines), ""))
+    if check_conformance:
+        assert_conforms(lines, catalog, complete=False)
+    return Run(subprocess.CompletedProcess(args, process.returncode, "".join(lines), ""))
