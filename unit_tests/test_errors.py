@@ -1,18 +1,26 @@
 """Faults and errors while reading: retried with backoff, skipped, or failed with a message that says why."""
 
+import re
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
+from airbyte_cdk.models import SyncMode
+from airbyte_cdk.test.catalog_builder import CatalogBuilder
+from airbyte_cdk.test.entrypoint_wrapper import read
+from airbyte_cdk.test.state_builder import StateBuilder
 
+from source_kustomer import SourceKustomer
 from unit_tests.conftest import API, CONFIG, calls, page, read_stream, resource
 
 
 @pytest.fixture(autouse=True)
 def no_waiting(monkeypatch):
-    """Backoff waits are real seconds; here they take none, and are recorded."""
-    waits = []
+    """Backoff and rate-limit waits are real seconds; here they take none, are recorded, and move the clock on."""
+    waits, real_time = [], time.time
     monkeypatch.setattr(time, "sleep", waits.append)
+    monkeypatch.setattr(time, "time", lambda: real_time() + sum(waits))
     return waits
 
 
@@ -60,8 +68,8 @@ def test_a_429_waits_for_the_refill_then_goes_on(api, no_waiting):
     ])
     output = read_stream("tags")
     assert len(output.records) == 1 and not output.errors
-    assert any(19 <= wait <= 20 for wait in no_waiting)
-    assert any("pausing requests for 20 s" in m.log.message for m in output.logs)
+    assert 19 <= sum(no_waiting) <= 21  # the budget sleeps a second at a time, looking for the refill between
+    assert any(re.search(r"pausing requests for (19|20) s", m.log.message) for m in output.logs)
 
 
 def test_a_kobject_klass_deleted_after_the_klass_list_is_skipped(api):
@@ -96,3 +104,62 @@ def test_the_key_never_appears_in_any_message_even_when_kustomer_echoes_it(api, 
     printed = capsys.readouterr()
     assert "rejected the API key" in printed.out and "bad token ****" in printed.out
     assert CONFIG["api_key"] not in printed.out + printed.err
+
+
+TOKEN = f"{API}/auth/tokens/current"
+UNAUTHORIZED = {"errors": [{"status": 401, "code": "unauthorized", "title": "Unauthorized"}]}
+
+
+def warnings_of(output):
+    return [m.log.message for m in output.logs if m.log.level.name == "WARN"]
+
+
+def test_a_401_for_a_key_that_works_is_a_missing_role_the_stream_is_skipped(api):
+    api.get(f"{API}/notes", status_code=401, json=UNAUTHORIZED)
+    token = api.get(TOKEN, json={"data": {"type": "auth_token", "id": "t1"}})
+    output = read_stream("notes")
+    assert not output.errors and not output.records and token.call_count == 1
+    [warning] = [w for w in warnings_of(output) if "Skipped stream notes" in w]
+    assert "HTTP 401" in warning and "org.permission.note.read" in warning
+
+
+def test_a_401_for_a_key_kustomer_refuses_fails_with_what_to_do(api):
+    api.get(f"{API}/notes", status_code=401, json=UNAUTHORIZED)
+    api.get(TOKEN, status_code=401, json=UNAUTHORIZED)
+    output = read_stream("notes")
+    assert any("Kustomer rejected the API key" in e.trace.error.message and e.trace.error.failure_type.value == "config_error"
+               for e in output.errors)
+
+
+def test_a_401_when_kustomer_cannot_say_whose_it_is_fails_the_stream_to_be_retried(api, no_waiting):
+    api.get(f"{API}/notes", status_code=401, json=UNAUTHORIZED)
+    api.get(TOKEN, status_code=503, json={"errors": [{"status": 503, "title": "Service Unavailable"}]})
+    output = read_stream("notes")
+    assert any("tell a rejected key from a missing role" in e.trace.error.message
+               and e.trace.error.failure_type.value == "transient_error" for e in output.errors)
+
+
+def test_an_audit_log_that_keeps_failing_only_turns_deletion_markers_off(api, no_waiting):
+    """customers continuing from a state searches, then asks the audit log for deletions in each window; the audit log
+    answering 503 every time leaves the stream complete, with its records and its state."""
+    api.post(f"{API}/customers/search", json=page([resource("customer", 1, updatedAt="2099-01-01T00:00:00.000Z")]))
+    audit = api.get(f"{API}/audit-logs", status_code=503, json={"errors": [{"status": 503, "title": "Service Unavailable"}]})
+    catalog = CatalogBuilder().with_stream("customers", SyncMode.incremental).build()
+    since = (datetime.now(timezone.utc) - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+    state = StateBuilder().with_stream_state("customers", {"updatedAt": since}).build()
+    output = read(SourceKustomer(catalog, dict(CONFIG), state), dict(CONFIG), catalog, state)
+    assert not output.errors and audit.call_count == 4  # one window: the first try and 3 retries, then no more
+    assert output.get_stream_statuses("customers")[-1].name == "COMPLETE"
+    assert output.most_recent_state.stream_state.updatedAt > since
+    [warning] = [w for w in warnings_of(output) if w.startswith("Deletion markers of customers")]
+    assert "503" in warning and "`deletions` stream" in warning
+
+
+def test_metadata_that_keeps_failing_leaves_the_columns_untyped_and_the_stream_reads(api, no_waiting):
+    api.get(f"{API}/metadata/customer", status_code=503, json={"errors": [{"status": 503, "title": "Service Unavailable"}]})
+    api.get(f"{API}/customers", json=page([resource("customer", 1, custom={"tierStr": "gold"})]))
+    output = read_stream("customers")
+    assert not output.errors and len(output.records) == 1
+    record = output.records[0].record.data
+    assert record["custom"] == {"tierStr": "gold"} and "custom_tierStr" not in record
+    assert any("custom attributes are not typed" in w for w in warnings_of(output))

@@ -170,7 +170,8 @@ def test_the_checker_accepts_kustomer_values():
 
 
 def test_every_vendored_payload_is_mapped_to_a_stream():
-    assert sorted(path.name for path in PAYLOADS.glob("*.json")) == sorted(STREAM_OF)
+    bodies = sorted(path.name for path in PAYLOADS.glob("*.json") if not path.name.startswith("error_"))  # test_replay's
+    assert bodies == sorted(STREAM_OF)
     assert all((SCHEMAS / f"{stream}.json").is_file() for stream in STREAM_OF.values())
 
 
