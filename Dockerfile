@@ -23,4 +23,4 @@ ENV AIRBYTE_ENTRYPOINT="source-kustomer"
 ENTRYPOINT ["source-kustomer"]
 
 LABEL io.airbyte.name=airbyte/source-kustomer
-LABEL io.airbyte.version=0.2.3
+LABEL io.airbyte.version=0.3.0

@@ -116,6 +116,7 @@ class Measured:
     pauses: int = 0  # "Kustomer rate limit: pausing" log lines
     stdout_tail: bytes = b""  # the floor's JSON summary
     server: dict = field(default_factory=dict)  # /bench/stats after the run
+    states: dict = field(default_factory=dict)  # the last STATE message of each stream
 
     @property
     def total(self) -> int:
@@ -164,6 +165,11 @@ def _consume(stream, mode: str, result: Measured, started: float) -> None:
                         except (ValueError, KeyError):
                             result.errors.append(line[:300].decode(errors="replace"))
             result.pauses += block.count(b"rate limit: pausing")
+            if b'{"type":"STATE"' in block:
+                for line in block.splitlines():
+                    if line.startswith(b'{"type":"STATE"'):
+                        state = json.loads(line)["state"]
+                        result.states[state["stream"]["stream_descriptor"]["name"]] = state
         elif mode == "singer" and block:
             now = time.perf_counter() - started
             for line in block.splitlines():
@@ -295,6 +301,9 @@ class Server:
     def reset(self, faults: dict | None = None) -> None:
         self.call("POST", "/bench/reset", {"faults": faults or {"rate_limit": NO_LIMIT}})
 
+    def touch(self, stream: str, count: int, at: str) -> list[str]:
+        return self.call("POST", "/bench/touch", {"stream": stream, "count": count, "at": at})["ids"]
+
     def stats(self) -> dict:
         return self.call("GET", "/bench/stats")
 
@@ -362,9 +371,11 @@ class Connector:
         return path
 
     def read(self, label: str, server: Server, catalog: Path, percent: int = 100, tag: str = "",
-             prefix: list[str] | None = None, timeout: float | None = 3 * 3600) -> Measured:
+             prefix: list[str] | None = None, timeout: float | None = 3 * 3600, state: dict | None = None) -> Measured:
         config = self._write(f"config-{server.name}-{percent}.json", self.config(server, percent))
         cmd = [*(prefix or []), self.executable, "read", "--config", str(config), "--catalog", str(catalog)]
+        if state is not None:
+            cmd += ["--state", str(self._write(f"state-{server.name}{tag}.json", list(state.values())))]
         before = self.fingerprint()
         result = measure(label, cmd, "airbyte", OUT / f"connector-{server.name}{tag}.log", timeout=timeout,
                          wrap_time=not prefix)
@@ -375,7 +386,7 @@ class Connector:
         return result
 
     @staticmethod
-    def _write(name: str, value: dict) -> Path:
+    def _write(name: str, value) -> Path:
         path = OUT / name
         path.write_text(json.dumps(value))
         return path
@@ -658,7 +669,7 @@ def ratelimit(args, python: str, connector: Connector, report: dict) -> None:
         runs.append((None, 100, base))
         for limit in args.rate_limits:
             for percent in (100, 50):
-                server.reset({"rate_limit": limit, "rate_window": args.rate_window,
+                server.reset({"rate_limit": limit, "rate_window": args.rate_window, "reset_header": "epoch",
                               "search_rate_limit": args.search_rate_limit})
                 log(f"ratelimit: {limit} per {args.rate_window:g} s, max_api_usage_percent {percent} ...")
                 runs.append((limit, percent, connector.read(f"{limit}/{args.rate_window:g}s at {percent}%", server,
@@ -723,6 +734,77 @@ def scaling(args, python: str, connector: Connector, report: dict) -> None:
         "default sizes)",
         table(["customers", "records", "result", "wall s", "1st record s", "records/s", "records/s after 1st record",
                "requests", "peak RSS MB"], rows)))
+
+
+def headers(args, python: str, connector: Connector, report: dict) -> None:
+    """Kustomer's minute, with the reset header in each form live responses may take: none (as recorded), epoch
+    seconds, seconds from now; the budget binds, and nothing else uses the org."""
+    server = Server(python, "headers", {"customers": args.header_customers})
+    limit, percent, rows = args.header_limit, 50, []
+    try:
+        catalog = connector.catalog(server, list_streams(server))
+        streams = list(server.counts)
+        for form in ("none", "epoch", "delta"):
+            server.reset({"rate_limit": limit, "rate_window": 60.0, "reset_header": form})
+            log(f"headers: {limit} a minute at {percent}%, reset header {form} ...")
+            r = connector.read(f"reset header {form}", server, catalog, percent=percent, tag=f"-headers-{form}")
+            pages = min_pages(r.server, streams)
+            share = limit * percent / 100
+            budget = r.server["api_requests"] / (share / 60)
+            fake = r.server["fake"]
+            rows.append([form, f"{limit} / 60 s", f"{percent}%", f"{r.server['api_requests']:,}", f"{pages:,}",
+                         f"{fake['max_per_window']} ({share:g} + 5%: {share + limit * 0.05:g})", fake["rate_limited"],
+                         f1(r.wall), f1(budget), f"{r.wall / budget:.2f}", r.pauses,
+                         status(r, sum(server.counts.values())), "; ".join(r.errors)[:200]])
+    finally:
+        server.stop()
+    report["tables"].append((
+        f"The budget without a reset header: {args.header_customers:,} customers + small streams, full refresh, the "
+        "fake counting per clock minute (budget min = requests / allowed rate)",
+        table(["reset header", "limit", "usage", "requests", "min pages", "most in one minute (target)", "429s",
+               "wall s", "budget min s", "wall / budget min", "pauses logged", "result", "errors"], rows)))
+
+
+def idle(args, python: str, connector: Connector, report: dict) -> None:
+    """Incremental syncs after a first one, at two org sizes (the data streams x1 and x10 of the fake's defaults;
+    users, teams, tags and the other configuration lists keep theirs): nothing changed, then 10 conversations."""
+    from integration_tests.fake_kustomer import DEFAULT_SIZES
+
+    data = ("customers", "companies", "conversations", "messages", "notes", "audit-logs", "kobject.order",
+            "kobject.subscription")
+    rows = []
+    for scale in (1, 10):
+        server = Server(python, f"idle-x{scale}", {name: DEFAULT_SIZES[name] * scale for name in data})
+        try:
+            catalog = connector.catalog(server, None, incremental=True)
+            streams = len(json.loads(catalog.read_text())["streams"])
+            server.reset()
+            log(f"idle: x{scale}, first incremental sync ...")
+            first = connector.read(f"x{scale} first", server, catalog, tag=f"-idle{scale}-first")
+            runs = [("first incremental sync", first)]
+            server.reset()
+            log(f"idle: x{scale}, nothing changed ...")
+            runs.append(("nothing changed", connector.read(f"x{scale} idle", server, catalog, state=first.states,
+                                                           tag=f"-idle{scale}-idle")))
+            end = max(stamp for state in runs[-1][1].states.values() for stamp in re.findall(
+                r"\d{4}-\d\d-\d\dT[\d:.]+Z", json.dumps(state["stream"]["stream_state"])))
+            at = (dt.datetime.fromisoformat(end.replace("Z", "+00:00")) + dt.timedelta(milliseconds=1))
+            server.touch("conversations", 10, at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "Z")
+            server.reset()
+            log(f"idle: x{scale}, 10 conversations changed ...")
+            runs.append(("10 conversations changed", connector.read(f"x{scale} changed", server, catalog,
+                                                                    state=runs[-1][1].states, tag=f"-idle{scale}-10")))
+        finally:
+            server.stop()
+        for what, r in runs:
+            routes = r.server["routes"]
+            rows.append([f"x{scale}", f"{sum(server.counts.values()):,}", what, streams, f"{r.server['api_requests']:,}",
+                         f"{r.server['api_requests'] / streams:.1f}", routes.get("GET /v1/conversations/<id>/times", 0),
+                         f"{r.total:,}", f1(r.wall), "; ".join(r.errors)[:200] or "ok"])
+    report["tables"].append((
+        "Incremental syncs after the first, at two org sizes: what a sync costs when nothing or little changed",
+        table(["data", "records in the org", "sync", "streams", "requests", "requests per stream",
+               "of which conversation times", "records", "wall s", "errors"], rows)))
 
 
 def targets(report: dict) -> str:
@@ -864,7 +946,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--conversations", type=int)
     parser.add_argument("--messages", type=int)
     parser.add_argument("--quick", action="store_true", help="small sizes everywhere (~a tenth), to check it works")
-    parser.add_argument("--scenarios", default="throughput,ratelimit,scaling")
+    parser.add_argument("--scenarios", default="throughput,ratelimit,scaling,headers,idle")
     parser.add_argument("--profile", action="store_true", help="also profile a full sync with py-spy")
     parser.add_argument("--profile-seconds", type=float, default=90.0,
                         help="stop the profiled sync after this long (0: let it finish)")
@@ -876,6 +958,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate-window", type=float, default=10.0, help="seconds")
     parser.add_argument("--search-rate-limit", type=int, default=17, help="searches per window (100/min scaled)")
     parser.add_argument("--scale-customers", help="two sizes, comma-separated (default 10000,200000)")
+    parser.add_argument("--header-limit", type=int, default=60, help="requests a minute for the header runs")
+    parser.add_argument("--header-customers", type=int, help="customers of the header runs' org (default 3,000)")
     parser.add_argument("--connector", help="the source-kustomer executable (default: .venv, else /tmp/venv)")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -886,6 +970,7 @@ def main(argv: list[str] | None = None) -> None:
     args.rounds = max(1, args.rounds or (1 if quick else 3))
     args.rl_customers = args.rl_customers or (2_000 if quick else 20_000)
     args.rate_limits = [int(x) for x in args.rate_limits.split(",") if x]
+    args.header_customers = args.header_customers or (1_000 if quick else 3_000)
     args.scale_customers = [int(x) for x in (args.scale_customers or ("2000,40000" if quick else "10000,200000"))
                             .split(",")]
     scenarios = set(args.scenarios.split(","))
@@ -900,7 +985,8 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     report: dict = {"tables": [], "load": os.getloadavg()}
     try:
-        for name, scenario in (("throughput", throughput), ("ratelimit", ratelimit), ("scaling", scaling)):
+        for name, scenario in (("throughput", throughput), ("ratelimit", ratelimit), ("scaling", scaling),
+                               ("headers", headers), ("idle", idle)):
             if name not in scenarios:
                 continue
             try:

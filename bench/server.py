@@ -10,6 +10,7 @@ side channel that the benchmark reads between runs (no authorization, never coun
                         minimum number of list pages each stream needs
     POST /bench/reset   zero the counters and start a new rate-limit window; a JSON body {"faults": {...}} also
                         replaces the Faults (keyword arguments of fake_kustomer.Faults)
+    POST /bench/touch   {"stream": "conversations", "count": 10, "at": "<ISO time>"}: that many records change
 
 Two deliberate differences from `python -m integration_tests.fake_kustomer`, neither of which changes what the API
 answers: responses are serialised with orjson when it is installed (compact JSON; the stdlib's json.dumps costs
@@ -112,6 +113,11 @@ class BenchFake(fk.FakeKustomer):
             with self._bench_lock:
                 self._zero()
             payload = {"ok": True}
+        elif method == "POST" and path == "/bench/touch":  # {"stream": ..., "count": n, "at": iso}: n records change
+            spec = json.loads(body or b"{}")
+            records = self.dataset.all(spec["stream"])[: spec["count"]]
+            changed = self.dataset.touch(spec["stream"], [r["id"] for r in records], at=spec.get("at"))
+            payload = {"ids": [r["id"] for r in changed]}
         elif method == "GET" and path == "/bench/stats":
             with self._lock:
                 stats = {"requests": self.stats.requests, "rate_limited": self.stats.rate_limited,

@@ -10,11 +10,18 @@ AUDIT_LOG_DAYS = 400  # how far back audit_logs and deletions read (manifest: au
 DELETED_TYPES = {"conversation", "customer", "message"}  # what the deletions stream asks the audit log for
 
 
+def stamps(state) -> list[str]:
+    """Every timestamp in a stream's state, however nested (substreams keep their parent's too)."""
+    if isinstance(state, dict):
+        return [stamp for value in state.values() for stamp in stamps(value)]
+    return [state] if isinstance(state, str) and re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:.]+Z", state) else []
+
+
 def sync_end(run) -> datetime:
     """Where a sync stopped reading: the latest cursor value in its final states (every stream's state moves to the
     sync's end, a minute before it started)."""
-    stamps = re.findall(r'"(\d{4}-\d\d-\d\dT[\d:.]+Z)"', str([s["stream"]["stream_state"] for s in run.final_states()]).replace("'", '"'))
-    return max(datetime.fromisoformat(stamp.replace("Z", "+00:00")) for stamp in stamps)
+    found = [stamp for state in run.final_states() for stamp in stamps(state["stream"]["stream_state"])]
+    return max(datetime.fromisoformat(stamp.replace("Z", "+00:00")) for stamp in found)
 
 
 def after(run, milliseconds: int = 1) -> str:

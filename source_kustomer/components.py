@@ -603,6 +603,7 @@ class OrgBudget(AbstractAPIBudget):
         self._window_end = None  # where they do not: the latest the current window can end
         self._sent: deque[float] = deque()  # when our requests went out, over the last window
         self._pending: dict[int, float] = {}  # requests in flight: id -> when sent
+        self._most_in_flight = 0  # answers can arrive out of order by up to this many requests
         self._durations: deque[float] = deque(maxlen=50)  # how long recent requests took
         self._searches: deque[float] = deque()
         self._paused_until = self._search_paused_until = 0.0
@@ -628,6 +629,7 @@ class OrgBudget(AbstractAPIBudget):
                         self._remaining -= 1  # until a response tells
                     self._sent.append(now)
                     self._pending[id(request)] = now
+                    self._most_in_flight = max(self._most_in_flight, len(self._pending))
                     if search:
                         self._searches.append(now)
                     return
@@ -682,7 +684,9 @@ class OrgBudget(AbstractAPIBudget):
                 self._reset_at, self._seen_remaining = reset, None
             self._resets_given |= reset is not None and status != 429
             if limit is not None and status != 429:
-                refilled = self._seen_remaining is not None and remaining > self._seen_remaining + len(self._pending) + 1
+                # Without a reset header, a refill shows as `remaining` going up by more than reordering explains.
+                refilled = (reset is None and self._seen_remaining is not None
+                            and remaining > self._seen_remaining + self._most_in_flight + 1)
                 if reset is None and (refilled or self._window_end is None or now >= self._window_end):
                     self._window_end = now + self.WINDOW  # the current window began by now, so it ends by then
                 if refilled or self._seen_remaining is None:
