@@ -323,11 +323,12 @@ def test_pyairbyte_reads_everything_then_only_what_changed(pyairbyte_python, tmp
         for stream, rows in tables.items():
             assert sorted(row[0] for row in rows) == sorted(expected_ids(dataset, stream)), stream
 
-        # Changes stamped minutes ago: a sync leaves the last minute before it starts to the next one.
+        # A sync reads up to a minute before it started, and the next one from there: changes stamped a minute ago,
+        # after the first read started, are the second read's.
         rng, changed = random.Random(5), {}
         for stream in INCREMENTAL:
-            touched = dataset.touch(stream, [r["id"] for r in rng.sample(dataset.all(stream), 6)], at=ago(minutes=5))
-            created = dataset.create(stream, 3, at=ago(minutes=4))
+            touched = dataset.touch(stream, [r["id"] for r in rng.sample(dataset.all(stream), 6)], at=ago(seconds=60.5))
+            created = dataset.create(stream, 3, at=ago(seconds=60.4))
             changed[stream] = {r["id"] for r in touched + created}
 
         second = pyairbyte.read(INCREMENTAL)

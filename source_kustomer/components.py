@@ -496,6 +496,23 @@ class Windows(Retriever):
                            "`deletions` stream still lists every hard delete.")
 
 
+@dataclass
+class BestEffort(Retriever):
+    """What `records` reads, or as much as it could, with a warning: for an auxiliary list, such as the klasses that
+    name the per-klass streams, whose failure must not fail the sync. `why` says what is left out."""
+
+    records: Retriever
+    config: Mapping[str, Any]
+    parameters: InitVar[Mapping[str, Any]]
+    why: str = "an auxiliary list could not be read"
+
+    def read_records(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice] = None) -> Iterable[Any]:
+        try:
+            yield from self.records.read_records(records_schema, stream_slice)
+        except Exception as error:
+            LOGGER.warning(f"{self.why} ({_short(error)}).")
+
+
 def _refused(retriever: Any) -> bool:
     handler = getattr(getattr(retriever, "requester", None), "error_handler", None)
     return bool(getattr(handler, "refused", False))
@@ -518,12 +535,12 @@ class DeclaredColumns(TypeTransformer):
 
     def transform(self, record: dict[str, Any], schema: Mapping[str, Any]) -> None:
         declared = schema.get("properties")
-        if not declared:
+        if not declared or record.keys() <= declared.keys():  # the usual case, decided in C
             return
-        other = None
+        other, custom = None, record.get("custom") if isinstance(record.get("custom"), dict) else {}
         for key in [key for key in record if key not in declared]:
             value = record.pop(key)
-            if value is not None and not key.startswith("custom_"):
+            if value is not None and not (key.startswith("custom_") and key[7:] in custom):  # a copy of custom's
                 other = other or {}
                 other[key] = value
         if other:
@@ -650,7 +667,8 @@ class OrgBudget(AbstractAPIBudget):
         if self._limit:
             share = max(1, int(self._limit * self._share))
             if not self._resets_given and len(self._sent) >= share:
-                return self._sent[0] + self.WINDOW + margin - now, f"{len(self._sent)} requests in the last minute, the sync's share is {share}"
+                why = f"{len(self._sent)} requests in the last minute, the sync's share is {share}"
+                return self._sent[0] + self.WINDOW + margin - now, why
             ends = self._reset_at if self._resets_given else self._window_end
             ends = ends if ends is not None and ends > now else None
             reserve = self._limit * (1 - self._share)
@@ -696,7 +714,8 @@ class OrgBudget(AbstractAPIBudget):
                     self._remaining = min(self._remaining, remaining)
                 self._limit = limit
             if status == 429:
-                until = reset if reset is not None else min(self._window_end or now + self.WINDOW, now + self.WINDOW)
+                ends = self._window_end if self._window_end is not None and self._window_end > now else None
+                until = reset if reset is not None else (ends or now + self.WINDOW)
                 if remaining:  # the org has budget left, so it was the search limit
                     self._search_paused_until = max(until, now + 1)
                 else:

@@ -105,3 +105,14 @@ def test_progress_is_logged_per_stream_while_reading_and_summed_up(caplog, monke
         progress.page("tags", 7)
     assert "customers: 2 pages, 200 records read so far" in caplog.text
     assert progress.summary() == "Read from Kustomer: customers: 2 pages, 200 records; tags: 1 pages, 7 records"
+
+
+def test_fields_the_schema_does_not_declare_go_into_other_attributes_and_nothing_is_dropped(api):
+    api.get(f"{API}/customers", json=page([resource("customer", 1, name="Ana", sentimentScore=0.4, brandNewThing={"a": 1},
+                                                    custom={"tierStr": "gold"})]))
+    [record] = [m.record.data for m in read_stream("customers").records]
+    assert record["name"] == "Ana"  # declared: a column
+    assert record["otherAttributes"] == {"sentimentScore": 0.4, "brandNewThing": {"a": 1}}  # kept, in one column
+    assert "sentimentScore" not in record and "brandNewThing" not in record
+    # The metadata here types no custom attribute: no column for it, and `custom` has it.
+    assert "custom_tierStr" not in record and record["custom"] == {"tierStr": "gold"}
