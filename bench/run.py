@@ -65,7 +65,7 @@ OUT = BENCH / "out"
 RESULTS = BENCH / "results.md"
 sys.path.insert(0, str(ROOT))
 
-from integration_tests.cli import configured_catalog  # noqa: E402  (stdlib only)
+from integration_tests.cli import configured_catalog, stamps  # noqa: E402  (stdlib only)
 from integration_tests.fake_kustomer import API_KEY  # noqa: E402
 
 SINGER_VENV = BENCH / ".venv-singer"
@@ -786,8 +786,7 @@ def idle(args, python: str, connector: Connector, report: dict) -> None:
             log(f"idle: x{scale}, nothing changed ...")
             runs.append(("nothing changed", connector.read(f"x{scale} idle", server, catalog, state=first.states,
                                                            tag=f"-idle{scale}-idle")))
-            end = max(stamp for state in runs[-1][1].states.values() for stamp in re.findall(
-                r"\d{4}-\d\d-\d\dT[\d:.]+Z", json.dumps(state["stream"]["stream_state"])))
+            end = max(stamp for state in runs[-1][1].states.values() for stamp in stamps(state["stream"]["stream_state"]))
             at = (dt.datetime.fromisoformat(end.replace("Z", "+00:00")) + dt.timedelta(milliseconds=1))
             server.touch("conversations", 10, at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "Z")
             server.reset()

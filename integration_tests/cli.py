@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from integration_tests.conformance import assert_conforms
 
 # The console script installed next to this interpreter (the project's virtualenv), else the one on PATH.
 EXECUTABLE = str(Path(sys.executable).with_name("source-kustomer")) if Path(sys.executable).with_name(
@@ -35,6 +35,9 @@ class Run:
     def final_states(self) -> list[dict]:
         """The last STATE message of each stream: what a platform passes to the next sync."""
         return list({m["stream"]["stream_descriptor"]["name"]: m for m in self.of_type("STATE")}.values())
+
+    def warnings(self) -> list[str]:
+        return [m["message"] for m in self.of_type("LOG") if m["level"] == "WARN"]
 
     def errors(self) -> list[str]:
         return [t["error"]["message"] for t in self.of_type("TRACE") if t["type"] == "ERROR"]
@@ -61,8 +64,17 @@ def run(command: str, config: dict | None = None, catalog: dict | None = None, s
                 args += [f"--{flag}", str(path)]
         process = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
     if command == "read" and catalog is not None and check_conformance:
+        from integration_tests.conformance import assert_conforms  # jsonschema: not for bench/, which uses this file
+
         assert_conforms(process.stdout.splitlines(), catalog)
     return Run(process)
+
+
+def stamps(state: Any) -> list[str]:
+    """Every timestamp in a stream's state, however nested (substreams keep their parent's too)."""
+    if isinstance(state, dict):
+        return [stamp for value in state.values() for stamp in stamps(value)]
+    return [state] if isinstance(state, str) and re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:.]+Z", state) else []
 
 
 def configured_catalog(catalog: dict, streams: Iterable[str] | None = None, incremental: bool = False) -> dict:
@@ -102,5 +114,7 @@ def read_until_state(config: dict, catalog: dict, until: Callable[[dict], bool],
                     break
             process.wait(timeout)
     if check_conformance:
+        from integration_tests.conformance import assert_conforms
+
         assert_conforms(lines, catalog, complete=False)
     return Run(subprocess.CompletedProcess(args, process.returncode, "".join(lines), ""))

@@ -3,18 +3,12 @@
 import re
 from datetime import datetime, timedelta, timezone
 
+from integration_tests.cli import stamps
 from source_kustomer.components import kustomer_timestamp
 
 LISTS = {"queues": "routing/queues", "satisfaction_surveys": "satisfaction"}  # stream -> Dataset list name
 AUDIT_LOG_DAYS = 400  # how far back audit_logs and deletions read (manifest: audit_log_stream)
 DELETED_TYPES = {"conversation", "customer", "message"}  # what the deletions stream asks the audit log for
-
-
-def stamps(state) -> list[str]:
-    """Every timestamp in a stream's state, however nested (substreams keep their parent's too)."""
-    if isinstance(state, dict):
-        return [stamp for value in state.values() for stamp in stamps(value)]
-    return [state] if isinstance(state, str) and re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:.]+Z", state) else []
 
 
 def sync_end(run) -> datetime:

@@ -64,7 +64,7 @@ def test_an_idle_sync_emits_nothing_and_every_state_moves_to_its_end(idle):
         for run, since in ((first, None), (second, expected.sync_end(first))):
             end = expected.sync_end(run).strftime("%Y-%m-%dT%H:%M:%S.%f")
             for state in run.final_states():
-                stamps = expected.stamps(state["stream"]["stream_state"])
+                stamps = cli.stamps(state["stream"]["stream_state"])
                 assert max(stamps).startswith(end), (scale, state)
                 assert since is None or min(stamps) >= since.strftime("%Y-%m-%dT%H:%M:%S.%f"), (scale, state)
 

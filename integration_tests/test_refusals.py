@@ -18,10 +18,6 @@ def setup(server, streams, incremental=True, **config):
     return config, cli.configured_catalog(discovered, streams, incremental)
 
 
-def warnings(run):
-    return [m["message"] for m in run.of_type("LOG") if m["level"] == "WARN"]
-
-
 def states(run):
     return {s["stream"]["stream_descriptor"]["name"]: s["stream"]["stream_state"] for s in run.final_states()}
 
@@ -40,7 +36,7 @@ def test_a_stream_without_its_role_is_skipped_once_keeps_its_state_and_syncs_onc
         run = cli.run("read", config, catalog)
         assert run.returncode == 0 and not run.errors()
         assert not run.records("notes") and {r["id"] for r in run.records("tags")} == set(expected.expected_ids(server.dataset, "tags"))
-        skipped = [w for w in warnings(run) if "Skipped stream notes" in w]
+        skipped = [w for w in run.warnings() if "Skipped stream notes" in w]
         assert len(skipped) == 1 and "org.permission.note.read" in skipped[0] and f"HTTP {status}" in skipped[0]
         assert len(token_checks(server)) == (status == 401)  # a 401 asks once whether the key itself is refused
         # What the stream could not read stays to be read: granted the role, the next sync reads every note.
@@ -66,7 +62,7 @@ def test_without_the_search_role_later_syncs_skip_the_searched_streams_and_keep_
         server.faults = Faults(forbidden={"search"})
         second = cli.run("read", config, catalog, state=first.final_states())
         assert second.returncode == 0 and not second.errors()
-        assert any("Skipped stream customers" in w for w in warnings(second))
+        assert any("Skipped stream customers" in w for w in second.warnings())
         assert states(second)["customers"] == states(first)["customers"]
 
 
@@ -77,7 +73,7 @@ def test_without_the_metadata_role_custom_attributes_stay_in_custom_and_the_stre
         run = cli.run("read", config, catalog)
         assert run.returncode == 0 and not run.errors()
         assert len(run.records("customers")) == len(server.dataset.all("customers"))
-        assert any("custom attributes are not typed" in w and "org.permission.metadata.read" in w for w in warnings(run))
+        assert any("custom attributes are not typed" in w and "org.permission.metadata.read" in w for w in run.warnings())
 
 
 @pytest.mark.parametrize("refusal", [Faults(forbidden={"audit-logs"}), Faults(missing={"audit-logs"}),
@@ -99,11 +95,11 @@ def test_an_audit_log_it_may_not_read_turns_deletion_markers_off_and_the_streams
         assert deleted[0]["id"] not in {r["id"] for r in second.records("customers")}  # no marker this time
         for stream in MARKED:  # every stream complete, its state moved on
             assert states(second)[stream]["updatedAt"] > states(first)[stream]["updatedAt"], stream
-        markers = [w for w in warnings(second) if w.startswith("Deletion markers of")]
+        markers = [w for w in second.warnings() if w.startswith("Deletion markers of")]
         assert 1 <= len(markers) <= len(MARKED) and all("skipped for this sync" in w for w in markers)
         if "audit_logs" in streams:
             assert states(second)["audit_logs"] == states(first)["audit_logs"]  # skipped, so kept
-            assert any("Skipped stream audit_logs" in w for w in warnings(second))
+            assert any("Skipped stream audit_logs" in w for w in second.warnings())
 
 
 def test_a_klass_it_may_not_read_is_skipped_and_the_other_kobjects_sync():
@@ -112,7 +108,7 @@ def test_a_klass_it_may_not_read_is_skipped_and_the_other_kobjects_sync():
         run = cli.run("read", config, catalog)
         assert run.returncode == 0 and not run.errors()
         assert not run.records("kobjects") and not run.records("kobjects_order") and run.records("tags")
-        assert any("Skipped stream kobjects" in w for w in warnings(run))
+        assert any("Skipped stream kobjects" in w for w in run.warnings())
 
 
 def test_without_the_klass_role_the_klass_streams_are_left_out_and_the_others_sync():

@@ -263,16 +263,24 @@ class KeyCheck:
 
     @staticmethod
     def _ask(config: Mapping[str, Any]) -> bool | None:
-        url, headers = f"{config['api_url']}/v1/auth/tokens/current", KustomerHeaders(config, {}).get_auth_header()
         for attempt in range(3):
-            try:  # never following a redirect: it would carry the key to wherever it points
-                status = requests.get(url, headers=headers, timeout=(10, 30), allow_redirects=False).status_code
+            if attempt:
+                time.sleep(2**attempt)
+            try:
+                status = current_token(config).status_code
             except requests.exceptions.RequestException:
                 status = None
             if status in (200, 401):
                 return status == 401
-            time.sleep(2**attempt)
         return None
+
+
+def current_token(config: Mapping[str, Any]) -> requests.Response:
+    """GET /v1/auth/tokens/current, which answers for any valid key whatever its roles. Never following a redirect:
+    it would carry the key to wherever it points."""
+    headers = KustomerHeaders(config, {}).get_auth_header()
+    return requests.get(f"{config['api_url']}/v1/auth/tokens/current", headers=headers, timeout=(10, 60),
+                        allow_redirects=False)
 
 
 @dataclass
@@ -484,7 +492,7 @@ class Windows(Retriever):
         except Exception as error:  # an auxiliary feature never fails the stream
             self._skip_markers(f"the audit log failed ({_short(error)})")
             return
-        handler = getattr(getattr(self.deletions, "requester", None), "error_handler", None)
+        handler = _error_handler(self.deletions)
         if getattr(handler, "ignored", None):  # refused or not found: its handler has warned once already
             self._skip_markers(next(iter(handler.ignored.values())), warn=False)
 
@@ -513,9 +521,12 @@ class BestEffort(Retriever):
             LOGGER.warning(f"{self.why} ({_short(error)}).")
 
 
+def _error_handler(retriever: Any) -> Any:
+    return getattr(getattr(retriever, "requester", None), "error_handler", None)
+
+
 def _refused(retriever: Any) -> bool:
-    handler = getattr(getattr(retriever, "requester", None), "error_handler", None)
-    return bool(getattr(handler, "refused", False))
+    return bool(getattr(_error_handler(retriever), "refused", False))
 
 
 def _short(error: Exception) -> str:

@@ -20,7 +20,7 @@ from airbyte_cdk.sources.declarative.models.declarative_component_schema import 
 )
 from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 
-from source_kustomer.components import KustomerHeaders, OrgBudget, kustomer_timestamp
+from source_kustomer.components import KustomerHeaders, OrgBudget, current_token, kustomer_timestamp
 
 
 def load_manifest() -> dict[str, Any]:
@@ -103,9 +103,7 @@ class SourceKustomer(ConcurrentDeclarativeSource):
         api_url = self._config["api_url"]
         host = urlsplit(api_url).netloc
         try:
-            headers = KustomerHeaders(self._config, {}).get_auth_header()
-            # Never follow a redirect: it would carry the key to wherever it points.
-            response = requests.get(f"{api_url}/v1/auth/tokens/current", headers=headers, timeout=(10, 60), allow_redirects=False)
+            response = current_token(self._config)
         except requests.exceptions.ConnectionError:
             return _failed(
                 f"Could not connect to {host}. Check `organization` (an org that does not exist has no API host) "
@@ -119,7 +117,7 @@ class SourceKustomer(ConcurrentDeclarativeSource):
                 response.json()["data"]
             except (ValueError, KeyError, TypeError):
                 return _failed(f"{host} answered, but not like the Kustomer API: check `base_url`.")
-            unreadable = self._unreadable_streams(headers)
+            unreadable = self._unreadable_streams(KustomerHeaders(self._config, {}).get_auth_header())
             if {s["name"] for s in self.resolved_manifest["streams"]} <= unreadable.keys():
                 return _failed(f"The API key works but may read none of the streams; grant it read roles: {'; '.join(unreadable.values())}.")
             if unreadable:

@@ -175,11 +175,12 @@ def test_every_vendored_payload_is_mapped_to_a_stream():
     assert all((SCHEMAS / f"{stream}.json").is_file() for stream in STREAM_OF.values())
 
 
-@pytest.mark.parametrize("name", sorted(STREAM_OF))
-def test_vendored_payload_is_a_byte_for_byte_copy(name):
+def test_vendored_payloads_are_byte_for_byte_copies():
     if not REFERENCE.is_dir():
-        pytest.skip(f"{REFERENCE} is not on this machine")
-    assert (PAYLOADS / name).read_bytes() == (REFERENCE / name).read_bytes()
+        pytest.skip(f"the team's reference folder {REFERENCE}, which the copies in {PAYLOADS.name}/ came from, is not "
+                    "on this machine: nothing to compare them with (every other test here uses the copies)")
+    changed = [name for name in sorted(STREAM_OF) if (PAYLOADS / name).read_bytes() != (REFERENCE / name).read_bytes()]
+    assert not changed, changed
 
 
 def test_the_corrections_touch_only_the_examples_known_to_need_them():
