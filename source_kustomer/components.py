@@ -14,8 +14,9 @@ from collections import deque
 from dataclasses import InitVar, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, List, Mapping, MutableMapping, Optional
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
+import isodate
 import orjson
 import requests
 from airbyte_cdk.models import FailureType
@@ -29,7 +30,6 @@ from airbyte_cdk.sources.declarative.schema.schema_loader import SchemaLoader
 from airbyte_cdk.sources.declarative.transformations.config_transformations.config_transformation import (
     ConfigTransformation,
 )
-from airbyte_cdk.sources.streams.call_rate import AbstractAPIBudget
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorResolution, ResponseAction
 from airbyte_cdk.sources.types import Record, StreamSlice
 from airbyte_cdk.sources.utils.transform import TransformConfig, TypeTransformer
@@ -42,6 +42,7 @@ _ORG_HOST = re.compile(r"(?P<org>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?:\.api(?:\.pr
 _ORG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 # Hosts that are Kustomer's shared regional API hosts, not an organization.
 _NOT_ORGS = {"api", "www", "app", "developer", "help"}
+REFUSED_REDIRECT = "x-source-kustomer-refused-redirect"  # set on a response whose redirect was not followed
 INDEX_LAG = 60  # seconds search may trail writes by; the sync leaves them for the next one
 ORG_EXAMPLE = "e.g. `acme` for https://acme.kustomerapp.com"
 
@@ -154,14 +155,40 @@ _SUFFIX = re.compile(r"(?<=[a-z0-9])(" + "|".join(CUSTOM_TYPES) + r")$")
 
 @dataclass
 class KustomerHeaders(DeclarativeAuthenticator):
-    """The headers of every request, `Authorization: Bearer <api_key>` and `Accept: application/json`, built once:
-    a BearerAuthenticator and `request_headers` render four templates per request (about 4% of a sync's CPU)."""
+    """Signs every request, and keeps the sync within its share of the org's rate budget (OrgBudget).
+
+    The CDK's HTTP client calls an authenticator before every attempt, retries included, and shows it every response
+    (`ResponseAwareAuthenticator`): the two calls a rate budget needs. The manifest's `api_budget` cannot hold this one
+    (it takes fixed or moving windows of a set size, not a share of the limit the headers report, with a reserve for
+    agents), so the budget comes with the authenticator every requester already names.
+
+    The headers, `Authorization: Bearer <api_key>` and `Accept: application/json`, are built once."""
 
     config: Mapping[str, Any] = field(repr=False)  # holds the key: never in a repr that a log might print
     parameters: InitVar[Mapping[str, Any]]
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         self._headers = {"Authorization": f"Bearer {self.config.get('api_key', '')}", "Accept": "application/json"}
+        self._budget = OrgBudget.of(self.config) if self.config.get("api_url") else None
+
+    def __call__(self, request: requests.PreparedRequest) -> Any:
+        if self._budget is not None:
+            self._budget.acquire_call(request)  # may wait for the org's budget
+        if self._refuse_redirect not in request.hooks["response"]:  # a retry signs the same request again
+            request.register_hook("response", self._refuse_redirect)
+        return super().__call__(request)
+
+    def _refuse_redirect(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        """A redirect to another host is not followed (KustomerErrors fails the stream with REFUSED_REDIRECT)."""
+        location = response.headers.get("location") if response.is_redirect else None
+        if location and _off_host(urljoin(response.url, location), self.config):
+            response.headers[REFUSED_REDIRECT] = location
+            del response.headers["location"]  # what requests follows
+        return response
+
+    def update_from_response(self, request: requests.PreparedRequest, response: requests.Response) -> None:
+        if self._budget is not None:
+            self._budget.update_from_response(request, response)
 
     @property
     def auth_header(self) -> str:
@@ -301,6 +328,11 @@ class KustomerErrors(DefaultErrorHandler):
         self._lock = threading.Lock()
 
     def interpret_response(self, response_or_exception: Any) -> ErrorResolution:
+        refused = getattr(response_or_exception, "headers", {}).get(REFUSED_REDIRECT)
+        if refused:  # KustomerHeaders did not follow it
+            return ErrorResolution(ResponseAction.FAIL, FailureType.config_error, "Kustomer redirected a request to "
+                                   f"another host ({urlsplit(refused).hostname}); the sync stopped rather than follow "
+                                   "it. Check `base_url`.")
         resolution = super().interpret_response(response_or_exception)
         status = getattr(response_or_exception, "status_code", None)
         if resolution.response_action != ResponseAction.IGNORE or status is None:
@@ -376,9 +408,17 @@ class WithinCursorBounds(RecordFilter):
     """Keeps the records whose `cursor_field` lies within the slice's `start_time`..`end_time`, as the CDK's
     `is_client_side_incremental` filter does, but compares Kustomer's fixed-width timestamps as strings: the CDK's
     filter parses every record's timestamp twice with `strptime`, about a sixth of a sync's CPU. A slice without
-    bounds (a stream read without a cursor) keeps every record."""
+    bounds (a stream read without a cursor) keeps every record.
+
+    A stream the catalog reads in full refresh (`full_refresh_streams`, which SourceKustomer adds to the config) keeps
+    the records changed after the sync's end too: its state is not used, and an overwritten table must not lose them.
+    An incremental stream must not: they would move its state past changes it has not read."""
 
     cursor_field: str = "updatedAt"
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        super().__post_init__(parameters)
+        self._open_ended = parameters.get("name") in (self.config.get("full_refresh_streams") or ())
 
     def filter_records(self, records: Iterable[Mapping[str, Any]], stream_state: Any, stream_slice: Any = None,
                        next_page_token: Any = None) -> Iterable[Mapping[str, Any]]:
@@ -388,7 +428,8 @@ class WithinCursorBounds(RecordFilter):
             return
         # Kustomer's timestamps are milliseconds: a bound between two milliseconds rounds inwards, so it stays exact.
         start = kustomer_timestamp(_utc(bounds["start_time"]) + timedelta(microseconds=999))
-        end, field = kustomer_timestamp(_utc(bounds["end_time"])), self.cursor_field
+        end = "~" if self._open_ended else kustomer_timestamp(_utc(bounds["end_time"]))  # "~" sorts after any time
+        field = self.cursor_field
         for record in records:
             value = record.get(field)
             if isinstance(value, str) and not (len(value) == 24 and value[10] == "T" and value[-1] == "Z"):
@@ -451,7 +492,8 @@ class NextLink(PaginationStrategy):
 
 @dataclass
 class Windows(Retriever):
-    """Reads a stream's slices with `records`. For a stream with `deletions` (customers, conversations, messages
+    """Reads a stream's slices with `records`, or with `search` where given and the slice starts less than
+    `search_within` (an ISO 8601 duration) ago: a first sync from a recent `start_date` searches. For a stream with `deletions` (customers, conversations, messages
     continuing from a state), the slice's records are followed by a marker for each record of the stream's type that
     the audit log says was hard-deleted in the slice's window: `deleted`, `deletedAt` and `_ab_cdc_deleted_at` set,
     Airbyte's convention for a deduplicated destination to drop the row.
@@ -464,6 +506,8 @@ class Windows(Retriever):
     config: Mapping[str, Any]
     parameters: InitVar[Mapping[str, Any]]
     deletions: Optional[Retriever] = None
+    search: Optional[Retriever] = None
+    search_within: str = "P700D"
     cursor: Optional[Any] = None  # the stream's cursor, passed by the CDK's factory to the stream's retriever
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
@@ -472,11 +516,14 @@ class Windows(Retriever):
         self._lock = threading.Lock()
 
     def read_records(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice] = None) -> Iterable[Any]:
-        yield from self.records.read_records(records_schema, stream_slice)
+        records, start = self.records, (getattr(stream_slice, "cursor_slice", None) or {}).get("start_time")
+        if self.search is not None and start and _utc(start) >= datetime.now(timezone.utc) - isodate.parse_duration(self.search_within):
+            records = self.search
+        yield from records.read_records(records_schema, stream_slice)
         if self.deletions is not None and self._markers_off is None:
             yield from self._markers(stream_slice)
         end = (getattr(stream_slice, "cursor_slice", None) or {}).get("end_time")
-        if end and self.cursor is not None and not _refused(self.records):
+        if end and self.cursor is not None and not _refused(records):
             field = self.cursor.cursor_field.cursor_field_key
             self.cursor.observe(Record(data={field: end}, stream_name="", associated_slice=stream_slice))
 
@@ -519,6 +566,10 @@ class BestEffort(Retriever):
             yield from self.records.read_records(records_schema, stream_slice)
         except Exception as error:
             LOGGER.warning(f"{self.why} ({_short(error)}).")
+
+
+def _off_host(url: str, config: Mapping[str, Any]) -> bool:
+    return urlsplit(url).netloc != urlsplit(str(config.get("api_url", ""))).netloc
 
 
 def _error_handler(retriever: Any) -> Any:
@@ -597,8 +648,8 @@ def parse_once(response: Any) -> None:
     response.json = lambda **_: body
 
 
-class OrgBudget(AbstractAPIBudget):
-    """Keeps the sync within its share of Kustomer's rate limits, and sends nothing to any other host.
+class OrgBudget:
+    """Keeps the sync within its share of Kustomer's rate limits.
 
     Kustomer gives an org one budget a minute, shared by its agents and every API key. Responses carry the limit and
     what is left (`x-ratelimit-limit`, `-remaining`); when it refills (`x-ratelimit-reset`, epoch seconds or seconds
@@ -617,9 +668,24 @@ class OrgBudget(AbstractAPIBudget):
     """
 
     SEARCH_LIMIT, WINDOW = 100, 60.0
+    _shared: dict[tuple[str, float], "OrgBudget"] = {}
+    _shared_lock = threading.Lock()
+
+    @classmethod
+    def of(cls, config: Mapping[str, Any]) -> "OrgBudget":
+        """The one budget of the org `config` reads, shared by every requester of the process."""
+        key = (str(config["api_url"]), float(config.get("max_api_usage_percent") or 50))
+        with cls._shared_lock:
+            if key not in cls._shared:
+                cls._shared[key] = cls(*key)
+            return cls._shared[key]
+
+    @classmethod
+    def forget(cls) -> None:
+        with cls._shared_lock:
+            cls._shared.clear()
 
     def __init__(self, api_url: str, usage_percent: float, clock=None, sleep=None) -> None:
-        self._host = urlsplit(api_url).netloc
         self._share = min(max(float(usage_percent), 1.0), 100.0) / 100
         self._clock = clock or (lambda: time.time())
         self._sleep = sleep or (lambda seconds: time.sleep(seconds))  # looked up at call time: tests replace it
@@ -637,16 +703,7 @@ class OrgBudget(AbstractAPIBudget):
         self._paused_until = self._search_paused_until = 0.0
         self._announced_until = 0.0
 
-    def get_matching_policy(self, request: Any) -> None:
-        return None
-
-    def acquire_call(self, request: Any, block: bool = True, timeout: float | None = None) -> None:
-        if urlsplit(request.url).netloc != self._host:  # a redirect: requests would follow it with this session
-            raise AirbyteTracedException(
-                message=f"Kustomer redirected a request to another host ({urlsplit(request.url).hostname}); the sync "
-                "stopped rather than follow it. Check `base_url`.",
-                failure_type=FailureType.config_error,
-            )
+    def acquire_call(self, request: Any) -> None:
         search = request.method == "POST" and request.url.split("?")[0].endswith("/search")
         while True:
             with self._lock:

@@ -9,7 +9,7 @@ from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
 from airbyte_cdk.utils.airbyte_secrets_utils import update_secrets
 
 from source_kustomer import SourceKustomer
-from source_kustomer.components import KeyCheck
+from source_kustomer.components import KeyCheck, OrgBudget
 
 API = "https://acme.api.kustomerapp.com/v1"
 CONFIG = {"organization": "acme", "api_key": "unit-test-secret-key"}
@@ -51,6 +51,7 @@ def no_secrets_left_behind():
     yield
     update_secrets([])
     KeyCheck.forget()  # whether Kustomer refuses a key is asked once per process: once per test here
+    OrgBudget.forget()  # and the org's budget is one per process: one per test here
 
 
 @pytest.fixture

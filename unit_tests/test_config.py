@@ -141,13 +141,3 @@ def test_base_url_overrides_the_org_host():
     NormalizeConfig().transform(config)
     assert config["api_url"] == "https://api.prod2.kustomerapp.com"
     assert "start_datetime" not in config
-
-
-def test_every_cursor_ends_at_the_sync_end_written_in_as_a_literal():
-    from source_kustomer import SourceKustomer
-
-    source = SourceKustomer(None, {"organization": "acme", "api_key": "k"}, None)
-    manifest = json.dumps(source.resolved_manifest)
-    end = source._config["cursor_end"]  # a minute before the sync started, Kustomer's timestamp form
-    assert "config['cursor_end']" not in manifest  # no per-record template
-    assert manifest.count(f'"end_datetime": "{end}"') >= 10  # every stream's cursor, both sides of each searched one

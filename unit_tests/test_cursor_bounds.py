@@ -69,21 +69,6 @@ def streams_of(mode: SyncMode, config: dict, *names: str) -> dict:
     return {s["name"]: s for s in source.resolved_manifest["streams"] if s["name"] in names}
 
 
-def test_full_refresh_streams_are_plain_lists_unless_a_start_date_bounds_them():
-    plain = streams_of(SyncMode.full_refresh, CONFIG, "customers", "users", "conversation_times", "audit_logs")
-    assert "incremental_sync" in plain.pop("audit_logs")  # its cursor's windows are the requests' filters
-    assert all(s["type"] == "DeclarativeStream" and "incremental_sync" not in s for s in plain.values())
-    dated = streams_of(SyncMode.full_refresh, {**CONFIG, "start_date": "2020-01-01"}, "customers", "users")
-    assert dated["customers"]["type"] == "StateDelegatingStream"  # the cursor applies start_date
-    assert "incremental_sync" not in dated["users"]  # reference tables ignore start_date
-    incremental = streams_of(SyncMode.incremental, CONFIG, "customers", "users")
-    assert incremental["customers"]["type"] == "StateDelegatingStream"
-    assert "incremental_sync" in incremental["users"]
-    # Streams sharing a definition by $ref keep theirs: conversation_times' parent is the conversations definition.
-    assert "incremental_sync" in SourceKustomer(None, dict(CONFIG), None).resolved_manifest["definitions"][
-        "conversations"]["full_refresh_stream"]
-
-
 def test_a_record_changed_during_the_sync_is_left_to_the_next_incremental_sync_but_kept_by_full_refresh(api):
     now, later = resource("customer", 1), resource("customer", 2, updatedAt=FUTURE)
     api.get(f"{API}/customers", json=page([now, later]))
@@ -94,7 +79,6 @@ def test_a_record_changed_during_the_sync_is_left_to_the_next_incremental_sync_b
 
     full = sync(SyncMode.full_refresh)
     assert [m.record.data["id"] for m in full.records] == [now["id"], later["id"]]
-    assert full.most_recent_state.stream_state.__ab_no_cursor_state_message is True
     first = sync(SyncMode.incremental)
     assert [m.record.data["id"] for m in first.records] == [now["id"]]  # after the sync's end: next sync's
     # The state is the sync's end, a minute before it started: the next sync starts there, not at the last record.

@@ -17,12 +17,13 @@ import pytest
 from jsonschema import Draft7Validator, FormatChecker
 
 from source_kustomer.components import flatten
+from source_kustomer.source import load_manifest
 
-SCHEMAS = Path(__file__).parent.parent / "source_kustomer" / "schemas"
+SCHEMAS = load_manifest()["schemas"]  # stream name -> its schema, from the manifest
 PAYLOADS = Path(__file__).parent / "real_payloads"
 REFERENCE = Path("/work/shared/reference/real-payloads")  # where they were copied from; absent on a clean checkout
 
-# Each vendored body -> the stream whose records its resources are (kobjects_<klass> streams share kobjects.json).
+# Each vendored body -> the stream whose records its resources are (kobjects_<klass> streams share the kobjects schema).
 STREAM_OF = {
     "audit_logs_list.doc.json": "audit_logs",
     "brands_list.doc.json": "brands",
@@ -95,7 +96,7 @@ StrictDraft7Validator = jsonschema.validators.extend(
 
 
 def schema_of(stream: str) -> dict:
-    return json.loads((SCHEMAS / f"{stream}.json").read_text())
+    return copy.deepcopy(SCHEMAS[stream])
 
 
 def unwrap_openapi_fragments(value):
@@ -172,7 +173,7 @@ def test_the_checker_accepts_kustomer_values():
 def test_every_vendored_payload_is_mapped_to_a_stream():
     bodies = sorted(path.name for path in PAYLOADS.glob("*.json") if not path.name.startswith("error_"))  # test_replay's
     assert bodies == sorted(STREAM_OF)
-    assert all((SCHEMAS / f"{stream}.json").is_file() for stream in STREAM_OF.values())
+    assert all(stream in SCHEMAS for stream in STREAM_OF.values())
 
 
 def test_vendored_payloads_are_byte_for_byte_copies():
@@ -210,7 +211,7 @@ def test_payload_records_have_every_top_level_field_declared(name):
 
 # --- the schema files ---------------------------------------------------------------------------------------------
 
-SCHEMA_FILES = sorted(path.name for path in SCHEMAS.glob("*.json"))
+SCHEMA_FILES = sorted(SCHEMAS)
 
 
 def schema_nodes(node: dict, path: str = "#"):
@@ -227,12 +228,12 @@ def schema_nodes(node: dict, path: str = "#"):
 
 
 def test_there_are_schemas_to_check():
-    assert {f"{stream}.json" for stream in STREAM_OF.values()} <= set(SCHEMA_FILES)
+    assert set(STREAM_OF.values()) <= set(SCHEMA_FILES)
 
 
 @pytest.mark.parametrize("file", SCHEMA_FILES)
 def test_schema_file_is_a_valid_draft7_object_schema(file):
-    schema = json.loads((SCHEMAS / file).read_text())
+    schema = SCHEMAS[file]
     Draft7Validator.check_schema(schema)
     assert schema.get("type") == "object"
     assert isinstance(schema.get("properties"), dict) and schema["properties"]
@@ -240,14 +241,14 @@ def test_schema_file_is_a_valid_draft7_object_schema(file):
 
 @pytest.mark.parametrize("file", SCHEMA_FILES)
 def test_schema_declares_id_and_other_attributes(file):
-    properties = json.loads((SCHEMAS / file).read_text())["properties"]
+    properties = SCHEMAS[file]["properties"]
     assert "id" in properties
     assert properties.get("otherAttributes") == OTHER_ATTRIBUTES
 
 
 @pytest.mark.parametrize("file", SCHEMA_FILES)
 def test_schema_uses_only_what_acceptance_tests_allow(file):
-    schema = json.loads((SCHEMAS / file).read_text())
+    schema = SCHEMAS[file]
     for path, node in schema_nodes(schema):
         assert node.get("additionalProperties", True) is True, f"{file} {path}: additionalProperties must be true"
         assert not {"$ref", "allOf", "not"} & node.keys(), f"{file} {path}: $ref, allOf and not are not allowed"
