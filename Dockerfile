@@ -10,7 +10,7 @@ WORKDIR /airbyte/integration_code
 COPY pyproject.toml README.md ./
 COPY source_kustomer ./source_kustomer
 
-# Installs the package, its package data (manifest.yaml, schemas/*.json) and the
+# Installs the package, its package data (manifest.yaml) and the
 # `source-kustomer` console script into the image's Python.
 RUN pip install --no-cache-dir .
 

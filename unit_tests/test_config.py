@@ -1,6 +1,5 @@
 """Config normalization: every `organization` form users paste, `base_url` rules, `start_date` forms."""
 
-import json
 
 import pytest
 from airbyte_cdk.models import FailureType

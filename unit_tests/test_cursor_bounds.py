@@ -61,14 +61,6 @@ def test_the_cursor_field_is_configurable_and_a_slice_without_bounds_keeps_every
     assert kept(records, None) == ["a"]
 
 
-def streams_of(mode: SyncMode, config: dict, *names: str) -> dict:
-    builder = CatalogBuilder()
-    for name in names:
-        builder = builder.with_stream(name, mode)
-    source = SourceKustomer(builder.build(), dict(config), None)
-    return {s["name"]: s for s in source.resolved_manifest["streams"] if s["name"] in names}
-
-
 def test_a_record_changed_during_the_sync_is_left_to_the_next_incremental_sync_but_kept_by_full_refresh(api):
     now, later = resource("customer", 1), resource("customer", 2, updatedAt=FUTURE)
     api.get(f"{API}/customers", json=page([now, later]))
