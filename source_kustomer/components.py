@@ -43,6 +43,7 @@ _ORG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 # Hosts that are Kustomer's shared regional API hosts, not an organization.
 _NOT_ORGS = {"api", "www", "app", "developer", "help"}
 REFUSED_REDIRECT = "x-source-kustomer-refused-redirect"  # set on a response whose redirect was not followed
+SHARED_HOST = "https://api.kustomerapp.com"
 INDEX_LAG = 60  # seconds search may trail writes by; the sync leaves them for the next one
 ORG_EXAMPLE = "e.g. `acme` for https://acme.kustomerapp.com"
 
@@ -122,12 +123,12 @@ class NormalizeConfig(ConfigTransformation):
     whatever changes while the sync runs, is left to the next sync rather than half-read by this one."""
 
     def transform(self, config: MutableMapping[str, Any]) -> None:
-        if "organization" not in config:
-            return  # the spec check reports the missing required field
-        org = normalize_organization(config["organization"])
-        config["organization"] = org
         base_url = config.get("base_url")
-        config["api_url"] = normalize_base_url(base_url) if base_url else f"https://{org}.api.kustomerapp.com"
+        if "organization" in config:
+            config["organization"] = normalize_organization(config["organization"])
+            config["api_url"] = normalize_base_url(base_url) if base_url else f"https://{config['organization']}.api.kustomerapp.com"
+        else:  # as the archived source-kustomer-singer: Kustomer's shared (US) host
+            config["api_url"] = normalize_base_url(base_url) if base_url else SHARED_HOST
         if config.get("start_date"):
             config["start_datetime"] = normalize_start_date(config["start_date"])
         config.setdefault("cursor_end", kustomer_timestamp(datetime.now(timezone.utc) - timedelta(seconds=INDEX_LAG)))

@@ -39,7 +39,7 @@ def _create_source(args: List[str]) -> SourceKustomer:
             message=f"Could not read the files given on the command line: {error}",
             failure_type=FailureType.config_error,
         ) from None
-    return SourceKustomer(catalog, config, state)
+    return SourceKustomer(catalog, config, state, config_path)  # a migrated config is saved to config_path
 
 
 def run(args: Optional[List[str]] = None) -> None:

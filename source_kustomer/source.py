@@ -1,24 +1,31 @@
-"""The manifest, handed to the CDK's declarative runtime as it is, with two things a manifest cannot say: which streams
-the catalog reads in full refresh, and a `check` that tells a rejected key from a missing role."""
+"""The manifest, handed to the CDK's declarative runtime as it is, with what a manifest cannot say: which streams the
+catalog reads in full refresh, the archived Singer connector's state blob, states that cannot be used, and a `check`
+that tells a rejected key from a missing role."""
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import datetime, timedelta, timezone
 from importlib import resources
-from typing import Any, List, Mapping, Optional
+from typing import Any, Iterator, List, Mapping, Optional
 from urllib.parse import urlsplit
 
 import requests
 import yaml
-from airbyte_cdk.models import AirbyteConnectionStatus, AirbyteStateMessage, ConfiguredAirbyteCatalog, Status, SyncMode
+from airbyte_cdk.models import (
+    AirbyteConnectionStatus, AirbyteMessage, AirbyteStateMessage, AirbyteStateMessageSerializer, AirbyteStateType,
+    AirbyteStreamStatus, ConfiguredAirbyteCatalog, Status, SyncMode, Type,
+)
 from airbyte_cdk.sources.declarative.concurrent_declarative_source import ConcurrentDeclarativeSource
 from airbyte_cdk.sources.declarative.models.declarative_component_schema import (
     HttpResponseFilter as HttpResponseFilterModel,
 )
 from airbyte_cdk.sources.declarative.parsers.model_to_component_factory import ModelToComponentFactory
 from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
+from airbyte_cdk.utils.stream_status_utils import as_airbyte_message
 
-from source_kustomer.components import KustomerHeaders, current_token
+from source_kustomer.components import KustomerHeaders, config_error, current_token, kustomer_timestamp
 
 
 def load_manifest() -> dict[str, Any]:
@@ -32,11 +39,49 @@ class SourceKustomer(ConcurrentDeclarativeSource):
         catalog: Optional[ConfiguredAirbyteCatalog] = None,
         config: Optional[Mapping[str, Any]] = None,
         state: Optional[List[AirbyteStateMessage]] = None,
+        config_path: Optional[str] = None,
     ) -> None:
-        super().__init__(catalog=catalog, config=config, state=state, source_config=load_manifest())
+        # stream -> (why its state cannot be used, the state): the stream is not read, its state stays as it was (`read`)
+        self.unusable_states = {m.stream.stream_descriptor.name: (why, m) for m in state or []
+                                if m.type == AirbyteStateType.STREAM and (why := _unusable(m))}
+        state = [m for m in state or [] if m.type != AirbyteStateType.STREAM or m.stream.stream_descriptor.name not in self.unusable_states]
+        super().__init__(catalog=catalog, config=config, state=state, source_config=load_manifest(), config_path=config_path)
         config = self.configure(config or {}, "")  # the config the streams are built with, migrated and normalized
-        if isinstance(config, dict):  # lists read in full refresh keep what changed during the sync (WithinCursorBounds)
+        if isinstance(config, dict):  # derived for this run: never saved (a migration is saved before this)
+            # Lists read in full refresh keep what changed during the sync (WithinCursorBounds).
             config["full_refresh_streams"] = [s.stream.name for s in (catalog.streams if catalog else []) if s.sync_mode == SyncMode.full_refresh]
+            # A state older than search's reach is read from the list (the CDK clears it; api_retention_period): from
+            # its time still, not from the start (the list stream's start_datetime).
+            horizon = kustomer_timestamp(datetime.now(timezone.utc) - timedelta(days=700))
+            config["list_from"] = {name: at for name, at in _cursor_times(state).items() if at < horizon}
+
+    def read(self, logger: logging.Logger, config: Mapping[str, Any], catalog: ConfiguredAirbyteCatalog,
+             state: Optional[List[AirbyteStateMessage]] = None) -> Iterator[AirbyteMessage]:
+        """The streams whose state cannot be used are left out (the CDK would replace their state with the start),
+        and fail the sync at its end with what to do; the others sync."""
+        unusable = [s.stream for s in catalog.streams if s.stream.name in self.unusable_states]
+        readable = ConfiguredAirbyteCatalog(streams=[s for s in catalog.streams if s.stream.name not in self.unusable_states])
+        yield from super().read(logger, config, readable, state)
+        for stream in unusable:
+            why, given = self.unusable_states[stream.name]
+            yield as_airbyte_message(stream, AirbyteStreamStatus.STARTED)
+            yield AirbyteMessage(type=Type.STATE, state=AirbyteStateMessage(type=AirbyteStateType.STREAM, stream=given.stream))
+            yield as_airbyte_message(stream, AirbyteStreamStatus.INCOMPLETE)
+        if unusable:
+            raise config_error(" ".join(self.unusable_states[s.name][0] for s in unusable))
+
+    @classmethod
+    def read_state(cls, state_path: str) -> List[AirbyteStateMessage]:
+        """Also the archived source-kustomer-singer's state, one Singer blob `{"bookmarks": {"<stream>": "<time>"}}`
+        (as it is, or as the data of a LEGACY state message): each stream resumes from its bookmark."""
+        blob = json.loads(open(state_path).read()) if state_path else None
+        legacy = [m.get("data") for m in blob if isinstance(m, dict) and m.get("type") == "LEGACY"] if isinstance(blob, list) else [blob]
+        bookmarks = next((b["bookmarks"] for b in legacy if isinstance(b, dict) and isinstance(b.get("bookmarks"), dict)), None)
+        if bookmarks is None:
+            return super().read_state(state_path)
+        return [AirbyteStateMessageSerializer.load({"type": "STREAM", "stream": {
+            "stream_descriptor": {"name": name}, "stream_state": {"updatedAt": bookmark}}})
+            for name, bookmark in bookmarks.items() if name in SINGER_STREAMS]
 
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
         """GET /v1/auth/tokens/current answers for any valid key, whatever its roles; failures say what to fix."""
@@ -105,6 +150,58 @@ class SourceKustomer(ConcurrentDeclarativeSource):
         if answer("GET", "metadata/customer").status_code in (401, 403):
             blocked["metadata"] = "typed custom-attribute columns, which stay in `custom` (role org.permission.metadata.read)"
         return blocked
+
+
+# The archived connector's streams, all of them ours under the same names, with the same cursor (`updatedAt`).
+SINGER_STREAMS = {"conversations", "customers", "kobjects", "messages", "notes", "shortcuts", "tags", "teams", "users"}
+CURSORS = ("updatedAt", "createdAt", "conversationUpdatedAt")  # the manifest's cursor fields
+CURSOR_FORMATS = ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ")  # its cursor_datetime_formats
+
+
+def _unusable(message: AirbyteStateMessage) -> Optional[str]:
+    """Why a stream's state cannot be used (a cursor that is not a time in the manifest's formats), or None."""
+    name, state = message.stream.stream_descriptor.name, message.stream.stream_state
+
+    def bad_values(node: Any) -> List[Any]:
+        if isinstance(node, list):
+            return [bad for item in node for bad in bad_values(item)]
+        if not isinstance(node, Mapping):
+            return []
+        return [value for key, value in node.items() if key in CURSORS and not _is_time(value)] + [
+            bad for key, value in node.items() if key not in CURSORS for bad in bad_values(value)]
+
+    bad = bad_values(state.__dict__ if state is not None and not isinstance(state, Mapping) else state)
+    if not bad:
+        return None
+    return (f"The saved state of stream {name} cannot be used: its cursor is {bad[0]!r}, not a date-time such as "
+            f"'2024-01-31T12:00:00.000Z'. Reset (clear the data of) the stream {name} in Airbyte to sync it again from "
+            "the start; the other streams are not affected.")
+
+
+def _cursor_times(state: List[AirbyteStateMessage]) -> dict[str, str]:
+    """stream -> its state's `updatedAt` (kobjects: under `state`), in Kustomer's form."""
+    times = {}
+    for message in state:
+        if message.type == AirbyteStateType.STREAM and message.stream.stream_state is not None:
+            blob = message.stream.stream_state.__dict__
+            at = blob.get("updatedAt") or (blob.get("state") or {}).get("updatedAt")
+            if _is_time(at):
+                times[message.stream.stream_descriptor.name] = kustomer_timestamp(_parse(at))
+    return times
+
+
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _is_time(value: Any) -> bool:
+    for form in CURSOR_FORMATS:
+        try:
+            datetime.strptime(value, form)
+            return True
+        except (TypeError, ValueError):
+            continue
+    return False
 
 
 def _failed(message: str) -> AirbyteConnectionStatus:
