@@ -50,6 +50,9 @@ def test_the_archived_sample_state_resumes_each_stream_from_its_bookmark():
         assert run.returncode == 0 and not run.errors(), run.errors()
         for stream in ("customers", "conversations", "messages", "notes", "tags", "users"):
             assert {r["id"] for r in run.records(stream)} == since(server, stream, bookmarks[stream]), stream
+        bound = kustomer_timestamp(datetime.fromisoformat(bookmarks["kobjects"].replace("Z", "+00:00")))
+        kobjects = {r["id"] for records in server.dataset.kobjects.values() for r in records if r["attributes"]["updatedAt"] >= bound}
+        assert {r["id"] for r in run.records("kobjects")} == kobjects and kobjects
         searched = [e for e in server.requests_log if e["path"] == "/v1/customers/search"]
         assert searched and not [e for e in server.requests_log if e["path"] == "/v1/customers"]
 
