@@ -1,6 +1,7 @@
-"""The few things the manifest cannot say in YAML: config normalization, request headers built once, record shape
-(with typed custom-attribute columns and CSAT rows), safe next links, dropping the records a search restart reads
-twice, deletion markers, and the org's rate budget."""
+"""The few things the manifest cannot say in YAML, each named by it: config normalization, the authenticator that
+carries the org's rate budget, record shape (with typed custom-attribute columns and CSAT rows), safe next links,
+dropping the records a search restart reads twice, windows that move the state and carry deletion markers, and error
+handling that tells a missing role from a refused key."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ _ORG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _NOT_ORGS = {"api", "www", "app", "developer", "help"}
 REFUSED_REDIRECT = "x-source-kustomer-refused-redirect"  # set on a response whose redirect was not followed
 SHARED_HOST = "https://api.kustomerapp.com"
+SEARCH_REACH = timedelta(days=700)  # how far back search sees: the manifest's P700D (api_retention_period)
 INDEX_LAG = 60  # seconds search may trail writes by; the sync leaves them for the next one
 ORG_EXAMPLE = "e.g. `acme` for https://acme.kustomerapp.com"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from importlib import resources
 from typing import Any, Iterator, List, Mapping, Optional
 from urllib.parse import urlsplit
@@ -25,7 +25,7 @@ from airbyte_cdk.sources.declarative.parsers.model_to_component_factory import M
 from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 from airbyte_cdk.utils.stream_status_utils import as_airbyte_message
 
-from source_kustomer.components import KustomerHeaders, config_error, current_token, kustomer_timestamp
+from source_kustomer.components import SEARCH_REACH, KustomerHeaders, config_error, current_token, kustomer_timestamp
 
 
 def load_manifest() -> dict[str, Any]:
@@ -52,7 +52,7 @@ class SourceKustomer(ConcurrentDeclarativeSource):
             config["full_refresh_streams"] = [s.stream.name for s in (catalog.streams if catalog else []) if s.sync_mode == SyncMode.full_refresh]
             # A state older than search's reach is read from the list (the CDK clears it; api_retention_period): from
             # its time still, not from the start (the list stream's start_datetime).
-            horizon = kustomer_timestamp(datetime.now(timezone.utc) - timedelta(days=700))
+            horizon = kustomer_timestamp(datetime.now(timezone.utc) - SEARCH_REACH)
             config["list_from"] = {name: at for name, at in _cursor_times(state).items() if at < horizon}
 
     def read(self, logger: logging.Logger, config: Mapping[str, Any], catalog: ConfiguredAirbyteCatalog,
