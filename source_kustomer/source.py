@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from datetime import datetime, timezone
 from importlib import resources
 from typing import Any, Iterator, List, Mapping, Optional
@@ -46,7 +47,7 @@ class SourceKustomer(ConcurrentDeclarativeSource):
                                 if m.type == AirbyteStateType.STREAM and (why := _unusable(m))}
         state = [m for m in state or [] if m.type != AirbyteStateType.STREAM or m.stream.stream_descriptor.name not in self.unusable_states]
         super().__init__(catalog=catalog, config=config, state=state, source_config=load_manifest(), config_path=config_path)
-        config = self.configure(config or {}, "")  # the config the streams are built with, migrated and normalized
+        config = self.built_config()
         if isinstance(config, dict):  # derived for this run: never saved (a migration is saved before this)
             # Lists read in full refresh keep what changed during the sync (WithinCursorBounds).
             config["full_refresh_streams"] = [s.stream.name for s in (catalog.streams if catalog else []) if s.sync_mode == SyncMode.full_refresh]
@@ -54,6 +55,12 @@ class SourceKustomer(ConcurrentDeclarativeSource):
             # its time still, not from the start (the list stream's start_datetime).
             horizon = kustomer_timestamp(datetime.now(timezone.utc) - SEARCH_REACH)
             config["list_from"] = {name: at for name, at in _cursor_times(state).items() if at < horizon}
+
+    def built_config(self) -> Mapping[str, Any]:
+        """The config the streams are built with, migrated and normalized. `configure` writes it into the folder it is
+        given, as the CDK's entrypoint does for every command: a folder of its own, removed at once."""
+        with tempfile.TemporaryDirectory() as folder:
+            return self.configure({}, folder)
 
     def read(self, logger: logging.Logger, config: Mapping[str, Any], catalog: ConfiguredAirbyteCatalog,
              state: Optional[List[AirbyteStateMessage]] = None) -> Iterator[AirbyteMessage]:
@@ -85,7 +92,7 @@ class SourceKustomer(ConcurrentDeclarativeSource):
 
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
         """GET /v1/auth/tokens/current answers for any valid key, whatever its roles; failures say what to fix."""
-        config = self.configure(config, "")  # normalized, as the streams see it
+        config = self.built_config() or config  # normalized, as the streams see it
         api_url = config["api_url"]
         host = urlsplit(api_url).netloc
         try:

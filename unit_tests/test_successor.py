@@ -28,12 +28,21 @@ def test_the_archived_config_becomes_ours_and_only_what_it_gave_is_saved(tmp_pat
     assert saved == {"api_key": "singer-token", "start_date": "2019-01-01T00:00:00Z"}  # nothing derived at run time
     [control] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"CONTROL"' in line]
     assert control["control"]["connectorConfig"]["config"] == saved
-    config = source.configure({}, "")
+    config = source.built_config()
     assert config["api_url"] == SHARED_HOST and config["start_datetime"] == "2019-01-01T00:00:00.000Z"
 
 
+def test_nothing_is_written_where_the_connector_runs(tmp_path, monkeypatch, requests_mock):
+    monkeypatch.chdir(tmp_path)
+    requests_mock.get(f"{SHARED_HOST}/v1/auth/tokens/current", status_code=401, json={"errors": [{"title": "Unauthorized"}]})
+    source = SourceKustomer(None, dict(ARCHIVED), None)
+    assert "rejected the API key" in source.check(logging.getLogger("test"), dict(ARCHIVED)).message
+    assert source.built_config()["api_url"] == SHARED_HOST
+    assert list(tmp_path.iterdir()) == []  # no config file, with its key, left behind
+
+
 def test_our_own_config_is_not_migrated(capsys):
-    config = SourceKustomer(None, {"organization": "acme", "api_key": "k"}, None).configure({}, "")
+    config = SourceKustomer(None, {"organization": "acme", "api_key": "k"}, None).built_config()
     assert config["api_url"] == "https://acme.api.kustomerapp.com"
     assert '"CONTROL"' not in capsys.readouterr().out
 
@@ -58,7 +67,7 @@ def test_a_list_resumes_from_a_state_older_than_search_reaches():
     states = [stream_state("customers", {"updatedAt": "2021-12-25T18:00:00Z"}),
               stream_state("kobjects", {"state": {"updatedAt": "2021-12-25T18:00:00.000Z"}}),
               stream_state("notes", {"updatedAt": "2099-01-01T00:00:00.000Z"})]  # within reach: searched, not listed
-    config = SourceKustomer(None, {"organization": "acme", "api_key": "k"}, states).configure({}, "")
+    config = SourceKustomer(None, {"organization": "acme", "api_key": "k"}, states).built_config()
     assert config["list_from"] == {"customers": "2021-12-25T18:00:00.000Z", "kobjects": "2021-12-25T18:00:00.000Z"}
 
 
@@ -69,7 +78,7 @@ def test_a_state_that_cannot_be_used_fails_only_its_stream_with_what_to_do(bad, 
     source = SourceKustomer(catalog, {"organization": "acme", "api_key": "k"}, [stream_state("customers", {"updatedAt": bad})])
     messages = []
     with pytest.raises(Exception) as raised:
-        for message in source.read(logging.getLogger("test"), source.configure({}, ""), catalog, None):
+        for message in source.read(logging.getLogger("test"), source.built_config(), catalog, None):
             messages.append(message)
     assert "stream customers cannot be used" in raised.value.message and repr(bad) in raised.value.message
     assert "Reset" in raised.value.message and raised.value.failure_type.value == "config_error"
