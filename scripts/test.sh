@@ -8,7 +8,8 @@
 # out. Its virtualenv is $VENV (.venv) when $PYTHON (python3) is that version, else .venv-X.Y (made by `make install`).
 # Each run's fake Kustomer API gets a port of its own (KUSTOMER_FAKE_PORT: 48585, 48586, ...). Output is streamed
 # with a [X.Y] prefix and kept whole in build/test-logs/pytest-X.Y.log; the summary at the end has one line per
-# version. Exit status non-zero when a run or the image test fails, or no version was found.
+# version. Exit status non-zero when a run or the image test fails, or no version was found. PYTEST_ARGS (words) are
+# passed to every pytest run, e.g. PYTEST_ARGS="-x unit_tests".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,7 +50,8 @@ run_one() {  # run_one X.Y PYTHON VENV PORT: install the virtualenv, then pytest
         echo "ERROR: $venv has Python $got, not $v: remove it (rm -rf $venv) and run again"
         return 1
     fi
-    KUSTOMER_FAKE_PORT=$port "$venv/bin/python" -m pytest
+    # shellcheck disable=SC2086  # PYTEST_ARGS: words
+    KUSTOMER_FAKE_PORT=$port "$venv/bin/python" -m pytest ${PYTEST_ARGS:-}
 }
 
 default_version=$(version_of "$PYTHON" || true)
