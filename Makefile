@@ -1,8 +1,10 @@
 # `make demo` sets up .venv and reads every stream from the local fake Kustomer API; `make test` runs every test:
-# pytest (unit, integration, standard suite, PyAirbyte), then the Docker image built and run without a daemon.
+# pytest (unit, integration, standard suite, PyAirbyte) on each of Python $(TEST_PYTHONS) found on this machine, each
+# in its own virtualenv and at the same time (scripts/test.sh), then the Docker image built and run without a daemon.
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
+TEST_PYTHONS ?= 3.11 3.13
 
 .PHONY: install demo test clean
 
@@ -17,9 +19,8 @@ install: $(VENV)/.installed
 demo: install
 	$(PY) -m integration_tests.demo
 
-test: install
-	$(PY) -m pytest
-	bash image/build_and_run.sh
+test:
+	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/test.sh $(TEST_PYTHONS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-3.* build *.egg-info .pytest_cache

@@ -1,10 +1,17 @@
-"""One fake Kustomer API for the whole integration run, on the fixed port the acceptance configs name."""
+"""One fake Kustomer API for the whole integration run.
+
+It listens on 127.0.0.1:$KUSTOMER_FAKE_PORT, by default 48585, the port integration_tests/*config*.json name; the
+standard suite (test_standard_suite.py) and the tests that read those configs put this port in their base_url.
+`make test` runs one pytest per Python at the same time, each with a port of its own.
+"""
+
+import os
 
 import pytest
 
 from integration_tests.fake_kustomer import API_KEY, FakeKustomer
 
-ACCEPTANCE_PORT = 48585  # must match integration_tests/*config*.json
+ACCEPTANCE_PORT = int(os.environ.get("KUSTOMER_FAKE_PORT") or 48585)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -217,7 +217,7 @@ def test_the_acceptance_abnormal_state_reads_nothing(fake):
     from pathlib import Path
 
     root = Path(__file__).parent
-    config = json.loads((root / "acceptance_config.json").read_text())
+    config = json.loads((root / "acceptance_config.json").read_text()) | {"base_url": fake.url}  # this run's port
     catalog = json.loads((root / "configured_catalog_incremental.json").read_text())
     state = json.loads((root / "abnormal_state.json").read_text())
     run = cli.run("read", config, catalog, state=state)

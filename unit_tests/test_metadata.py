@@ -1,14 +1,13 @@
 """metadata.yaml is valid Airbyte connector metadata and agrees with pyproject.toml and the Dockerfile.
 
-The schema is the one Airbyte publishes in the `airbyte-connector-models` package
-(`airbyte_connector_models/metadata/v0/ConnectorMetadataDefinitionV0.json`).
+The schema is the one Airbyte publishes in the `airbyte-connector-models` package, vendored unchanged in
+airbyte_metadata_schema/ (see its README.md for the version and license).
 """
 
 import json
 import pathlib
 import tomllib
 
-import airbyte_connector_models
 import jsonschema
 import pytest
 import yaml
@@ -17,12 +16,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 METADATA_PATH = REPO_ROOT / "metadata.yaml"
 PYPROJECT_PATH = REPO_ROOT / "pyproject.toml"
 DOCKERFILE_PATH = REPO_ROOT / "Dockerfile"
-SCHEMA_PATH = (
-    pathlib.Path(airbyte_connector_models.__file__).parent
-    / "metadata"
-    / "v0"
-    / "ConnectorMetadataDefinitionV0.json"
-)
+SCHEMA_PATH = pathlib.Path(__file__).resolve().parent / "airbyte_metadata_schema" / "ConnectorMetadataDefinitionV0.json"
 
 
 def _strip_nested_ids(node, is_root=True):
