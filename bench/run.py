@@ -3,6 +3,7 @@
 
     python bench/run.py [--customers 50000 --conversations 100000 --messages 300000] [--quick] [--profile]
                         [--scenarios throughput,ratelimit,scaling] [--rounds 3]
+    python bench/run.py --scenarios tricks --connector NEW --baseline-connector OLD [--results bench/out/tricks.md]
 
 One run, everything side by side on the same machine (ratios mean something; absolute speeds do not):
 
@@ -22,6 +23,20 @@ One run, everything side by side on the same machine (ratios mean something; abs
                synced with max_api_usage_percent 100 and 50, against the minimum the allowed share permits
 3. scaling     full syncs at two sizes (default 10,000 and 200,000 customers, the other streams at their small
                default sizes): how wall time and peak RSS grow
+4. headers, idle  the budget without a reset header; incremental syncs after a first one (see their functions)
+5. tricks      (not in the default --scenarios; needs --baseline-connector) two connectors side by side, alternating
+               within each of --tricks-rounds rounds (default 3; who goes first alternates too), against one server
+               (--tricks-sizes, default 3,000 customers, 3,000 conversations, 3,000 messages + small streams, the 14
+               list streams): the one --connector names ("new") and --baseline-connector ("old"), at each of
+               --tricks-latencies (default 0,0.3,1 seconds per answer, bench/server.py --latency: requests wait in
+               parallel). Latency 0: no rate limit, CPU-bound, as a local fake. Above 0: a budget that binds,
+               --tricks-limit requests a minute (default 300, Kustomer's smallest plan), scaled to --rate-window
+               windows (50 per 10 s) with reset headers, max_api_usage_percent 50 (2.5 requests/s). Three list streams
+               page at once at most (concurrency 3), each one page at a time, so a page's latency caps a sync at
+               about 3 / latency requests/s: the sizes spread the pages over three streams so that the budget, not
+               one stream's pages in turn, sets the pace. --tricks-incremental: first incremental syncs (no state)
+               instead of full refresh. Reports medians and the ratio new/old of wall and CPU time
+               (median of the rounds' ratios). Made to measure what a speed trick is worth at realistic latency.
    --profile   one more full sync of scenario 1 under py-spy (bench/.venv-tools, created from PyPI on first use),
                stopped after --profile-seconds (default 90), summarised by component and by function
 
@@ -32,8 +47,8 @@ the results say if it changed during the benchmark.
 Measured per run: wall time (process start to exit, startup included), records (RECORD lines counted as they
 stream by; nothing is kept), requests and response-body bytes (counted by the server, bench/server.py),
 peak RSS of the client process (/usr/bin/time -v, else the kernel's rusage of the child via os.wait4), CPU time.
-Prints one Markdown table per scenario and rewrites the generated part of bench/results.md; the hand-written
-"## What we tried" section at its end is kept. Logs, configs and catalogs go to bench/out/ (git-ignored).
+Prints one Markdown table per scenario and rewrites the generated part of bench/results.md (or of --results); the
+hand-written "## What we tried" section at its end is kept. Logs, configs and catalogs go to bench/out/ (git-ignored).
 """
 
 from __future__ import annotations
@@ -347,7 +362,7 @@ class Connector:
         self.executable = executable
         python = str(Path(executable).with_name("python"))
         where = subprocess.run([python, "-c", "import source_kustomer; print(source_kustomer.__file__)"],
-                               capture_output=True, text=True).stdout.strip()
+                               capture_output=True, text=True, cwd="/").stdout.strip()  # not a checkout in cwd
         self.package = Path(where).parent if where else None
         self.codes: list[tuple[str, str]] = []  # (run, code fingerprint) of every read
 
@@ -357,8 +372,9 @@ class Connector:
     def config(self, server: Server, percent: int = 100) -> dict:
         return {"organization": "acme", "api_key": API_KEY, "base_url": server.url, "max_api_usage_percent": percent}
 
-    def catalog(self, server: Server, streams: list[str] | None = None, incremental: bool = False) -> Path:
-        name = f"{'all' if streams is None else len(streams)}{'-incremental' if incremental else ''}"
+    def catalog(self, server: Server, streams: list[str] | None = None, incremental: bool = False,
+                tag: str = "") -> Path:
+        name = f"{'all' if streams is None else len(streams)}{'-incremental' if incremental else ''}{tag}"
         path = OUT / f"catalog-{server.name}-{name}.json"
         config = self._write(f"config-{server.name}-discover.json", self.config(server))
         done = subprocess.run([self.executable, "discover", "--config", str(config)], capture_output=True,
@@ -806,6 +822,70 @@ def idle(args, python: str, connector: Connector, report: dict) -> None:
                "of which conversation times", "records", "wall s", "errors"], rows)))
 
 
+def tricks(args, python: str, connector: Connector, report: dict) -> None:
+    """Two connectors (new: --connector, old: --baseline-connector), alternating, at each latency; see the docstring."""
+    pair = {"new": connector, "old": Connector(find_connector(args.baseline_connector))}
+    server = Server(python, "tricks", args.tricks_sizes)
+    per_window = round(args.tricks_limit * args.rate_window / 60)
+    rows = []
+    try:
+        streams = list(server.counts)
+        catalogs = {who: c.catalog(server, list_streams(server), incremental=args.tricks_incremental, tag=f"-{who}")
+                    for who, c in pair.items()}
+        for latency in args.tricks_latencies:
+            limited = latency > 0
+            faults = {"latency": latency, "rate_limit": per_window if limited else NO_LIMIT,
+                      "rate_window": args.rate_window, "reset_header": "epoch",
+                      "search_rate_limit": args.search_rate_limit if limited else None}
+            percent = 50 if limited else 100
+            runs: dict[str, list[Measured]] = {"new": [], "old": []}
+            for number in range(1, args.tricks_rounds + 1):
+                for who in (("new", "old") if number % 2 else ("old", "new")):
+                    server.reset(faults)
+                    log(f"tricks: latency {latency:g} s, round {number} of {args.tricks_rounds}, {who} ...")
+                    runs[who].append(pair[who].read(f"{who}, latency {latency:g} s", server, catalogs[who],
+                                                    percent=percent, tag=f"-tricks-{who}-{latency:g}-{number}"))
+            new, old = runs["new"], runs["old"]
+            pages = min_pages(new[0].server, streams)
+            allowed = per_window * percent / 100 / args.rate_window if limited else None
+
+            def med(values: list[float]) -> float:
+                return statistics.median(values)
+
+            def each(values: list[float]) -> str:
+                return f"{med(values):.1f}" + (f" ({', '.join(f'{v:.1f}' for v in values)})" if len(values) > 1 else "")
+
+            def both(get) -> str:
+                return " / ".join(f"{get(r):,}" for r in (new[0], old[0]))
+
+            expected = sum(server.counts.values())
+            results = sorted({status(r, expected) for r in new + old})
+            rows.append([
+                f"{latency:g}", f"{args.tricks_limit} / min as {per_window} / {args.rate_window:g} s, {percent}%"
+                if limited else "none, 100%", f1(pages / allowed) if allowed else "", each([r.wall for r in new]),
+                each([r.wall for r in old]), f"{med([n.wall / o.wall for n, o in zip(new, old)]):.2f}",
+                each([r.cpu_s for r in new]), each([r.cpu_s for r in old]),
+                f"{med([n.cpu_s / o.cpu_s for n, o in zip(new, old)]):.2f}", both(lambda r: r.total),
+                both(lambda r: r.server["api_requests"]),
+                " / ".join(f1(max(r.peak_rss_mb for r in rs)) for rs in (new, old)),
+                " / ".join(f"{max(r.server['fake']['rate_limited'] for r in rs)}" for rs in (new, old)),
+                ", ".join(results)])
+    finally:
+        server.stop()
+    report["tables"].append((
+        f"Speed tricks: new vs old, {args.tricks_rounds} alternating rounds, "
+        f"{'first incremental sync' if args.tricks_incremental else 'full refresh'} of "
+        f"{', '.join(f'{n:,} {s}' for s, n in args.tricks_sizes.items())} + small streams "
+        f"({sum(server.counts.values()):,} records, {len(streams)} list streams), each answer held `latency` s",
+        f"- new: {pair['new'].executable} ({pair['new'].fingerprint()})\n"
+        f"- old: {pair['old'].executable} ({pair['old'].fingerprint()})\n"
+        "- wall and CPU s: median (each round); new/old: median of the rounds' ratios; records, requests: round 1; "
+        "peak RSS: the rounds' maximum\n\n" +
+        table(["latency s", "rate limit, usage", "budget min s", "new wall s", "old wall s", "wall new/old",
+               "new CPU s", "old CPU s", "CPU new/old", "records new / old", "requests new / old",
+               "peak RSS MB new / old", "429s new / old", "result"], rows)))
+
+
 def targets(report: dict) -> str:
     rows = []
     runs = report.get("throughput_runs")
@@ -888,7 +968,7 @@ def code_lines(report: dict) -> list[str]:
             "runs with the same code;", *[f"  - {run}: {code}" for run, code in codes]]
 
 
-def write_results(report: dict, command: str, facts: list[str], started: float) -> str:
+def write_results(report: dict, command: str, facts: list[str], started: float, results: Path = RESULTS) -> str:
     lines = ["# source-kustomer benchmark", "",
              "Generated by `bench/run.py`; everything above the \"What we tried\" heading is rewritten by each run.",
              "Ratios compare runs made side by side in the same run on a shared 2-core machine; the absolute numbers "
@@ -931,11 +1011,11 @@ def write_results(report: dict, command: str, facts: list[str], started: float) 
               "minimum and the unthrottled sync of the same data.", ""]
     generated = "\n".join(lines)
     tried = f"{TRIED_HEADING}\n\n"
-    if RESULTS.exists():
-        text = RESULTS.read_text()
+    if results.exists():
+        text = results.read_text()
         if TRIED_HEADING in text:
             tried = text[text.index(TRIED_HEADING):]
-    RESULTS.write_text(generated + "\n" + tried)
+    results.write_text(generated + "\n" + tried)
     return generated
 
 
@@ -960,6 +1040,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--header-limit", type=int, default=60, help="requests a minute for the header runs")
     parser.add_argument("--header-customers", type=int, help="customers of the header runs' org (default 3,000)")
     parser.add_argument("--connector", help="the source-kustomer executable (default: .venv, else /tmp/venv)")
+    parser.add_argument("--baseline-connector", help="tricks: the source-kustomer executable to compare against")
+    parser.add_argument("--tricks-latencies", default="0,0.3,1", help="tricks: seconds per answer (comma-separated)")
+    parser.add_argument("--tricks-limit", type=int, default=300, help="tricks: requests a minute above latency 0")
+    parser.add_argument("--tricks-sizes", help="tricks: JSON object of Dataset sizes (default 3,000 customers, "
+                        "conversations and messages; a tenth with --quick)")
+    parser.add_argument("--tricks-incremental", action="store_true", help="tricks: first incremental syncs "
+                        "(no state) instead of full refresh")
+    parser.add_argument("--tricks-rounds", type=int, help="tricks: alternating rounds (default 3; 1 with --quick)")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the results file to write (default "
+                        "bench/results.md; elsewhere to keep its tables)")
     args = parser.parse_args(argv)
     quick = args.quick
     args.customers = args.customers or (5_000 if quick else 50_000)
@@ -972,7 +1062,13 @@ def main(argv: list[str] | None = None) -> None:
     args.header_customers = args.header_customers or (1_000 if quick else 3_000)
     args.scale_customers = [int(x) for x in (args.scale_customers or ("2000,40000" if quick else "10000,200000"))
                             .split(",")]
+    args.tricks_latencies = [float(x) for x in args.tricks_latencies.split(",") if x]
+    args.tricks_sizes = json.loads(args.tricks_sizes) if args.tricks_sizes else {
+        name: 300 if quick else 3_000 for name in ("customers", "conversations", "messages")}
+    args.tricks_rounds = max(1, args.tricks_rounds or (1 if quick else 3))
     scenarios = set(args.scenarios.split(","))
+    if "tricks" in scenarios and not args.baseline_connector:
+        parser.error("the tricks scenario needs --baseline-connector")
 
     OUT.mkdir(exist_ok=True)
     executable = find_connector(args.connector)
@@ -985,7 +1081,7 @@ def main(argv: list[str] | None = None) -> None:
     report: dict = {"tables": [], "load": os.getloadavg()}
     try:
         for name, scenario in (("throughput", throughput), ("ratelimit", ratelimit), ("scaling", scaling),
-                               ("headers", headers), ("idle", idle)):
+                               ("headers", headers), ("idle", idle), ("tricks", tricks)):
             if name not in scenarios:
                 continue
             try:
@@ -997,8 +1093,8 @@ def main(argv: list[str] | None = None) -> None:
         for pgid in list(_children):
             _signal_group(pgid, signal.SIGKILL)
     report["codes"] = connector.codes
-    print(write_results(report, command, facts, started))
-    log(f"wrote {RESULTS.relative_to(ROOT)} in {(time.perf_counter() - started) / 60:.1f} min")
+    print(write_results(report, command, facts, started, args.results))
+    log(f"wrote {args.results} in {(time.perf_counter() - started) / 60:.1f} min")
 
 
 if __name__ == "__main__":

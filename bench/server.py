@@ -1,6 +1,6 @@
 """The fake Kustomer API of integration_tests/fake_kustomer.py, served in its own process for the benchmark.
 
-    python bench/server.py [--port 0] [--sizes '{"customers": 50000}'] [--rate-limit N --rate-window S]
+    python bench/server.py [--port 0] [--sizes '{"customers": 50000}'] [--rate-limit N --rate-window S] [--latency S]
 
 Prints `READY <url>` once the dataset is built and the server listens. Besides the fake's own API it answers a
 side channel that the benchmark reads between runs (no authorization, never counted as API traffic):
@@ -9,13 +9,17 @@ side channel that the benchmark reads between runs (no authorization, never coun
                         Stats (429s sent, requests per rate-limit window), and the dataset's record counts and the
                         minimum number of list pages each stream needs
     POST /bench/reset   zero the counters and start a new rate-limit window; a JSON body {"faults": {...}} also
-                        replaces the Faults (keyword arguments of fake_kustomer.Faults)
+                        replaces the Faults (keyword arguments of fake_kustomer.Faults, e.g. "latency")
     POST /bench/touch   {"stream": "conversations", "count": 10, "at": "<ISO time>"}: that many records change
 
 Two deliberate differences from `python -m integration_tests.fake_kustomer`, neither of which changes what the API
 answers: responses are serialised with orjson when it is installed (compact JSON; the stdlib's json.dumps costs
 ~1 ms per 100-record page, which would make the server, not the client, the bottleneck of the raw floor), and the
 per-request log is cleared as it grows (a full sync makes thousands of requests; the counters above replace it).
+
+`--latency S` (or "latency" in a reset's faults, which replace the command line's) holds every API answer S seconds,
+as a real page takes hundreds of milliseconds; each request sleeps in its own thread (ThreadingHTTPServer, outside
+the fake's lock), so concurrent requests wait in parallel, not in turn. The side channel above is never delayed.
 """
 
 from __future__ import annotations
@@ -146,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate-limit", type=int, default=NO_LIMIT)
     parser.add_argument("--rate-window", type=float, default=60.0)
     parser.add_argument("--search-rate-limit", type=int)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before every API answer (in parallel)")
     parser.add_argument("--stdlib-json", action="store_true", help="serialise with json.dumps like the plain fake")
     args = parser.parse_args(argv)
 
@@ -155,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
         except ImportError:
             print("orjson not installed: serving with the stdlib json", file=sys.stderr)
     faults = fk.Faults(rate_limit=args.rate_limit, rate_window=args.rate_window,
-                       search_rate_limit=args.search_rate_limit)
+                       search_rate_limit=args.search_rate_limit, latency=args.latency)
     dataset = fk.Dataset(json.loads(args.sizes), seed=args.seed)
     fake = BenchFake(dataset, host=args.host, port=args.port, faults=faults).start()
     print(f"READY {fake.url} {json.dumps(record_counts(dataset))}", flush=True)
