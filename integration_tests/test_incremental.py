@@ -152,7 +152,7 @@ def test_an_interrupted_sync_resumes_from_its_last_state(org):
     assert resumed_from > start
 
 
-def test_a_state_in_the_future_reads_nothing_and_a_stale_one_reads_everything(org):
+def test_a_state_in_the_future_reads_nothing_and_a_stale_one_lists_what_changed_since(org):
     config, catalog = setup(org, ["customers", "messages"])
 
     def state(value):
@@ -161,8 +161,13 @@ def test_a_state_in_the_future_reads_nothing_and_a_stale_one_reads_everything(or
 
     future = cli.run("read", config, catalog, state=state("2099-01-01T00:00:00.000Z"))
     assert not future.errors() and not future.records()
-    stale = cli.run("read", config, catalog, state=state(ago(days=800)))  # older than search's window
-    assert {r["id"] for r in live(stale, "customers")} == {r["id"] for r in org.dataset.all("customers")}
+    org.requests_log.clear()
+    since = ago(days=800)  # older than search's window: the list, from the state's time, not from the start
+    stale = cli.run("read", config, catalog, state=state(since))
+    changed = {r["id"] for r in org.dataset.all("customers") if r["attributes"]["updatedAt"] >= since}
+    assert {r["id"] for r in live(stale, "customers")} == changed
+    assert changed < {r["id"] for r in org.dataset.all("customers")}  # older ones exist, and were left out
+    assert not search_requests(org)
 
 
 def test_reference_tables_pass_on_only_changed_rows_in_incremental_mode(org):
