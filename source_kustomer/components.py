@@ -105,7 +105,7 @@ def normalize_base_url(value: Any) -> str:
 def normalize_start_date(value: Any) -> str:
     """ISO 8601 date or date-time (UTC if no offset) -> Kustomer's own `YYYY-MM-DDTHH:MM:SS.mmmZ`."""
     try:
-        return kustomer_timestamp(_utc(str(value).strip()))
+        return kustomer_timestamp(to_utc(str(value).strip()))
     except ValueError:
         raise config_error(
             f"The `start_date` field {str(value)[:40]!r} is not an ISO 8601 date or date-time. "
@@ -430,21 +430,21 @@ class WithinCursorBounds(RecordFilter):
             yield from records
             return
         # Kustomer's timestamps are milliseconds: a bound between two milliseconds rounds inwards, so it stays exact.
-        start = kustomer_timestamp(_utc(bounds["start_time"]) + timedelta(microseconds=999))
-        end = "~" if self._open_ended else kustomer_timestamp(_utc(bounds["end_time"]))  # "~" sorts after any time
+        start = kustomer_timestamp(to_utc(bounds["start_time"]) + timedelta(microseconds=999))
+        end = "~" if self._open_ended else kustomer_timestamp(to_utc(bounds["end_time"]))  # "~" sorts after any time
         field = self.cursor_field
         for record in records:
             value = record.get(field)
             if isinstance(value, str) and not (len(value) == 24 and value[10] == "T" and value[-1] == "Z"):
                 try:  # another ISO 8601 form (no milliseconds, an offset): compared in Kustomer's form
-                    value = kustomer_timestamp(_utc(value))
+                    value = kustomer_timestamp(to_utc(value))
                 except ValueError:
                     value = None
             if not isinstance(value, str) or start <= value <= end:  # no timestamp: kept, as the CDK keeps it
                 yield record
 
 
-def _utc(value: Any) -> datetime:
+def to_utc(value: Any) -> datetime:
     moment = datetime.fromisoformat(str(value).replace("z", "Z"))
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
@@ -520,7 +520,7 @@ class Windows(Retriever):
 
     def read_records(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice] = None) -> Iterable[Any]:
         records, start = self.records, (getattr(stream_slice, "cursor_slice", None) or {}).get("start_time")
-        if self.search is not None and start and _utc(start) >= datetime.now(timezone.utc) - isodate.parse_duration(self.search_within):
+        if self.search is not None and start and to_utc(start) >= datetime.now(timezone.utc) - isodate.parse_duration(self.search_within):
             records = self.search
         yield from records.read_records(records_schema, stream_slice)
         if self.deletions is not None and self._markers_off is None:

@@ -9,6 +9,7 @@ import logging
 import tempfile
 from datetime import datetime, timezone
 from importlib import resources
+from pathlib import Path
 from typing import Any, Iterator, List, Mapping, Optional
 from urllib.parse import urlsplit
 
@@ -26,7 +27,9 @@ from airbyte_cdk.sources.declarative.parsers.model_to_component_factory import M
 from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 from airbyte_cdk.utils.stream_status_utils import as_airbyte_message
 
-from source_kustomer.components import SEARCH_REACH, KustomerHeaders, config_error, current_token, kustomer_timestamp
+from source_kustomer.components import (
+    SEARCH_REACH, KustomerHeaders, config_error, current_token, kustomer_timestamp, to_utc,
+)
 
 
 def load_manifest() -> dict[str, Any]:
@@ -42,11 +45,13 @@ class SourceKustomer(ConcurrentDeclarativeSource):
         state: Optional[List[AirbyteStateMessage]] = None,
         config_path: Optional[str] = None,
     ) -> None:
+        manifest = load_manifest()
+        formats = manifest["definitions"]["client_side_cursor"]["cursor_datetime_formats"]
         # stream -> (why its state cannot be used, the state): the stream is not read, its state stays as it was (`read`)
         self.unusable_states = {m.stream.stream_descriptor.name: (why, m) for m in state or []
-                                if m.type == AirbyteStateType.STREAM and (why := _unusable(m))}
+                                if m.type == AirbyteStateType.STREAM and (why := _unusable(m, formats))}
         state = [m for m in state or [] if m.type != AirbyteStateType.STREAM or m.stream.stream_descriptor.name not in self.unusable_states]
-        super().__init__(catalog=catalog, config=config, state=state, source_config=load_manifest(), config_path=config_path)
+        super().__init__(catalog=catalog, config=config, state=state, source_config=manifest, config_path=config_path)
         config = self.built_config()
         if isinstance(config, dict):  # derived for this run: never saved (a migration is saved before this)
             # Lists read in full refresh keep what changed during the sync (WithinCursorBounds).
@@ -54,7 +59,7 @@ class SourceKustomer(ConcurrentDeclarativeSource):
             # A state older than search's reach is read from the list (the CDK clears it; api_retention_period): from
             # its time still, not from the start (the list stream's start_datetime).
             horizon = kustomer_timestamp(datetime.now(timezone.utc) - SEARCH_REACH)
-            config["list_from"] = {name: at for name, at in _cursor_times(state).items() if at < horizon}
+            config["list_from"] = {name: at for name, at in _cursor_times(state, formats).items() if at < horizon}
 
     def built_config(self) -> Mapping[str, Any]:
         """The config the streams are built with, migrated and normalized. `configure` writes it into the folder it is
@@ -81,7 +86,7 @@ class SourceKustomer(ConcurrentDeclarativeSource):
     def read_state(cls, state_path: str) -> List[AirbyteStateMessage]:
         """Also the archived source-kustomer-singer's state, one Singer blob `{"bookmarks": {"<stream>": "<time>"}}`
         (as it is, or as the data of a LEGACY state message): each stream resumes from its bookmark."""
-        blob = json.loads(open(state_path).read()) if state_path else None
+        blob = json.loads(Path(state_path).read_text()) if state_path else None
         legacy = [m.get("data") for m in blob if isinstance(m, dict) and m.get("type") == "LEGACY"] if isinstance(blob, list) else [blob]
         bookmarks = next((b["bookmarks"] for b in legacy if isinstance(b, dict) and isinstance(b.get("bookmarks"), dict)), None)
         if bookmarks is None:
@@ -162,10 +167,9 @@ class SourceKustomer(ConcurrentDeclarativeSource):
 # The archived connector's streams, all of them ours under the same names, with the same cursor (`updatedAt`).
 SINGER_STREAMS = {"conversations", "customers", "kobjects", "messages", "notes", "shortcuts", "tags", "teams", "users"}
 CURSORS = ("updatedAt", "createdAt", "conversationUpdatedAt")  # the manifest's cursor fields
-CURSOR_FORMATS = ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ")  # its cursor_datetime_formats
 
 
-def _unusable(message: AirbyteStateMessage) -> Optional[str]:
+def _unusable(message: AirbyteStateMessage, formats: List[str]) -> Optional[str]:
     """Why a stream's state cannot be used (a cursor that is not a time in the manifest's formats), or None."""
     name, state = message.stream.stream_descriptor.name, message.stream.stream_state
 
@@ -174,7 +178,7 @@ def _unusable(message: AirbyteStateMessage) -> Optional[str]:
             return [bad for item in node for bad in bad_values(item)]
         if not isinstance(node, Mapping):
             return []
-        return [value for key, value in node.items() if key in CURSORS and not _is_time(value)] + [
+        return [value for key, value in node.items() if key in CURSORS and not _is_time(value, formats)] + [
             bad for key, value in node.items() if key not in CURSORS for bad in bad_values(value)]
 
     bad = bad_values(state.__dict__ if state is not None and not isinstance(state, Mapping) else state)
@@ -185,24 +189,20 @@ def _unusable(message: AirbyteStateMessage) -> Optional[str]:
             "the start; the other streams are not affected.")
 
 
-def _cursor_times(state: List[AirbyteStateMessage]) -> dict[str, str]:
+def _cursor_times(state: List[AirbyteStateMessage], formats: List[str]) -> dict[str, str]:
     """stream -> its state's `updatedAt` (kobjects: under `state`), in Kustomer's form."""
     times = {}
     for message in state:
         if message.type == AirbyteStateType.STREAM and message.stream.stream_state is not None:
             blob = message.stream.stream_state.__dict__
             at = blob.get("updatedAt") or (blob.get("state") or {}).get("updatedAt")
-            if _is_time(at):
-                times[message.stream.stream_descriptor.name] = kustomer_timestamp(_parse(at))
+            if _is_time(at, formats):
+                times[message.stream.stream_descriptor.name] = kustomer_timestamp(to_utc(at))
     return times
 
 
-def _parse(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def _is_time(value: Any) -> bool:
-    for form in CURSOR_FORMATS:
+def _is_time(value: Any, formats: List[str]) -> bool:
+    for form in formats:
         try:
             datetime.strptime(value, form)
             return True
