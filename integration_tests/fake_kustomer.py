@@ -53,6 +53,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
 API_KEY = "test-api-key"
@@ -250,6 +251,8 @@ class Stats:
     slow: int = 0  # requests held slow_seconds
     rate_limited: int = 0  # 429s sent
     windows: list[Window] = field(default_factory=list)  # the last one may still be open
+    in_flight: int = 0  # HTTP requests being answered now
+    most_in_flight: int = 0  # the most at once
 
     @property
     def max_per_window(self) -> int:
@@ -650,9 +653,10 @@ class Dataset:
             self.version += 1
             return touched
 
-    def create(self, stream: str, count: int, at: str | datetime | None = None, klass: str | None = None) -> list[dict]:
+    def create(self, stream: str, count: int, at: str | datetime | None = None, klass: str | None = None,
+               head: bool = False) -> list[dict]:
         """`count` new records built like the initial ones, created and updated at `at` (default: now), with ids
-        above every existing id. Stream "kobjects" needs klass=<name>; "klasses" also opens an empty kobject list.
+        above every existing id (`head`: below every one, so that they are listed first and push the rest back). Stream "kobjects" needs klass=<name>; "klasses" also opens an empty kobject list.
         Like the initial build, new conversations/messages/notes raise their parents' counters (not their
         updatedAt: touch() the parents to model that)."""
         with self.lock:
@@ -665,7 +669,7 @@ class Dataset:
             stamp = self._stamp(at)
             rng = random.Random(f"{self.seed}/{key}/{self._counts[key]}")  # deterministic for the same calls
             created = []
-            for id_ in self._fresh_ids(count, stamp):
+            for id_ in self._fresh_ids(count, stamp, head):
                 if stream == "klasses":
                     self._klass_names.append(f"klass-{self._counts[key]}")  # the klass builder reads names[i]
                 record = self._resource(key, rng, self._counts[key], id_, dict.fromkeys(
@@ -761,12 +765,14 @@ class Dataset:
             raise ValueError(f"not a timestamp: {at!r}")
         return iso(us // 1000)
 
-    def _fresh_ids(self, count: int, stamp: str) -> list[str]:
+    def _fresh_ids(self, count: int, stamp: str, head: bool = False) -> list[str]:
         """ObjectIds above every existing id: the creation second, or one past the newest id's second if that is
-        later (the data runs up to UPDATED_TO, which may be after the clock)."""
-        newest = max((int(r["id"][:8], 16) for records in [*self.resources.values(), *self.kobjects.values()]
-                      for r in records), default=0)
-        second = max(parse_stamp(stamp) // 1_000_000, newest + 1)
+        later (the data runs up to UPDATED_TO, which may be after the clock). `head`: below every existing id."""
+        seconds = [int(r["id"][:8], 16) for records in [*self.resources.values(), *self.kobjects.values()] for r in records]
+        if head:
+            self._heads = getattr(self, "_heads", 0) + 1
+            return [f"{min(seconds, default=2) - self._heads:08x}{self._machine:010x}{n:06x}" for n in range(count)]
+        second = max(parse_stamp(stamp) // 1_000_000, max(seconds, default=0) + 1)
         return [f"{second:08x}{self._machine:010x}{n:06x}" for n in range(count)]
 
 
@@ -782,8 +788,15 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}  # repeated key: first wins
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""  # always drain it, so the kept-alive connection stays in sync
-        reply = self.server.fake.serve(self.command, url.path, query, self.headers.get("Authorization"), body,
-                                       url.query)
+        fake = self.server.fake
+        with fake._lock:
+            fake.stats.in_flight += 1
+            fake.stats.most_in_flight = max(fake.stats.most_in_flight, fake.stats.in_flight)
+        try:
+            reply = fake.serve(self.command, url.path, query, self.headers.get("Authorization"), body, url.query)
+        finally:
+            with fake._lock:
+                fake.stats.in_flight -= 1
         if reply.reset:
             # Linger 0 makes close() send a RST rather than a FIN: the client sees a connection reset by peer.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -830,6 +843,8 @@ class FakeKustomer:
         self._lock = threading.Lock()  # the log, the fault RNG and the stats (rate-limit windows included)
         self.faults = faults
         self.stats = Stats()
+        # Called with (list name, page) before a GET list page is served: tests change the data mid-read with it.
+        self.on_list: Callable[[str, int], None] | None = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         ds, lists = self.dataset, "|".join(STREAM_TYPES)
@@ -1059,6 +1074,8 @@ class FakeKustomer:
         if records is None:  # unknown klass name
             return 404, NOT_FOUND
         page, size = self._paging(query, MAX_PAGE_SIZE.get(stream, 100))
+        if self.on_list is not None:
+            self.on_list(stream, page)
         ordered = self.dataset.by_id(records)  # re-sorted after mutations (and appends by hand) only
         start = (page - 1) * size
 

@@ -40,7 +40,7 @@ def test_spec_lists_the_fields_in_order():
     spec = cli.run("spec").of_type("SPEC")[0]["connectionSpecification"]
     properties = spec["properties"]
     assert sorted(properties, key=lambda name: properties[name]["order"]) == [
-        "organization", "api_key", "start_date", "max_api_usage_percent", "base_url"
+        "organization", "api_key", "start_date", "max_api_usage_percent", "base_url", "num_workers"
     ]
     assert properties["max_api_usage_percent"].items() >= {"minimum": 1, "maximum": 100, "default": 50}.items()
     assert spec["required"] == ["api_key"]  # no organization: the shared US host, as the archived connector
@@ -154,8 +154,12 @@ def test_read_uses_the_largest_page_sizes_and_no_extra_requests(fake, catalog):
     # Beyond the pages: the klasses list that names the kobjects_<klass> streams, and each typed stream's metadata.
     assert sum(e["path"].startswith("/v1/metadata/") for e in log) == len(TYPED)
     pages += 1 + len(TYPED)
-    # kobjects lists the klasses itself; the CDK's parent-stream cache saves that page unless both run at once.
-    assert pages <= len(log) <= pages + 1
+    # The lists with hard deletes look once for deletes that shifted their pages, at the end (test_checkpoints.py).
+    shifts = [e for e in log if e["path"] == "/v1/audit-logs"]
+    assert {e["query"]["filter[objectType]"] for e in shifts} <= {"customer", "conversation", "message"} and len(shifts) <= 3
+    # kobjects lists the klasses itself; the CDK's parent-stream cache saves that page unless both run at once. A list
+    # that does not say how many pages it has may be asked for a page past its end (the look-ahead), rarely locally.
+    assert pages <= len(log) - len(shifts) <= pages + 1 + 2
 
 
 def test_start_date_limits_time_bound_streams(fake, config, catalog):

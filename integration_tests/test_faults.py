@@ -115,15 +115,14 @@ def test_a_stream_the_key_may_not_read_is_skipped_and_the_others_sync():
         assert "Skipped stream notes" in logs(run) and "org.permission.note.read" in logs(run)
 
 
-def test_a_next_link_to_another_host_fails_that_stream_only_and_keeps_the_others_state():
+def test_a_next_link_to_another_host_is_never_followed():
+    """Lists are read by page number, so their `links.next` is never followed (searches refuse one off the API host:
+    unit_tests/test_pagination.py)."""
     with FakeKustomer(Dataset(SMALL), faults=Faults(off_host_next={"customers"})) as server:
         run = read(server, ["customers", "users", "tags"], incremental=True)
-        assert run.returncode == 1
-        assert any("another host" in error for error in run.errors())
+        assert run.returncode == 0 and not run.errors()
         assert not any(e["path"].startswith("http") for e in server.requests_log)
-        assert len(run.records("users")) == len(expected_ids(server, "users"))
-        states = {s["stream"]["stream_descriptor"]["name"] for s in run.final_states()}
-        assert {"users", "tags"} <= states
+        assert len(run.records("customers")) == len(expected_ids(server, "customers"))
 
 
 def test_a_redirect_to_another_host_is_refused():

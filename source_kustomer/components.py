@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import random
 import re
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import InitVar, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, List, Mapping, MutableMapping, Optional
@@ -20,7 +22,10 @@ from urllib.parse import urljoin, urlsplit
 import isodate
 import orjson
 import requests
-from airbyte_cdk.models import FailureType
+from airbyte_cdk.models import (
+    AirbyteMessage, AirbyteStateBlob, AirbyteStateMessage, AirbyteStateType, AirbyteStreamState, FailureType,
+    StreamDescriptor, Type,
+)
 from airbyte_cdk.sources.declarative.auth.declarative_authenticator import DeclarativeAuthenticator
 from airbyte_cdk.sources.declarative.extractors.record_extractor import RecordExtractor
 from airbyte_cdk.sources.declarative.extractors.record_filter import RecordFilter
@@ -48,6 +53,10 @@ SHARED_HOST = "https://api.kustomerapp.com"
 SEARCH_REACH = timedelta(days=700)  # how far back search sees: the manifest's P700D (api_retention_period)
 INDEX_LAG = 60  # seconds search may trail writes by; the sync leaves them for the next one
 ORG_EXAMPLE = "e.g. `acme` for https://acme.kustomerapp.com"
+# A stream's state at least this often (the platform and destinations commit on states), in records and seconds.
+CHECKPOINT_RECORDS, CHECKPOINT_SECONDS = 5_000, 120.0
+VERIFY_PAGES = 100  # list pages between two looks at the audit log for deletes that shift pages (1% more requests)
+MOST_AHEAD = 16  # list pages in flight per stream at most, unless `num_workers` says otherwise
 
 
 def config_error(message: str) -> AirbyteTracedException:
@@ -113,6 +122,17 @@ def normalize_start_date(value: Any) -> str:
         ) from None
 
 
+def normalize_workers(value: Any) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = 0
+    if not 1 <= number <= MOST_AHEAD:
+        raise config_error(f"The `num_workers` field must be a whole number from 1 to {MOST_AHEAD}, or empty to follow "
+                           f"the rate budget; got {str(value)[:20]!r}.")
+    return number
+
+
 def kustomer_timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
@@ -134,6 +154,8 @@ class NormalizeConfig(ConfigTransformation):
         if config.get("start_date"):
             config["start_datetime"] = normalize_start_date(config["start_date"])
         config.setdefault("cursor_end", kustomer_timestamp(datetime.now(timezone.utc) - timedelta(seconds=INDEX_LAG)))
+        if config.get("num_workers") not in (None, ""):
+            config["num_workers"] = normalize_workers(config["num_workers"])
 
 
 def flatten(resource: dict, custom_columns: bool = False) -> dict:
@@ -496,10 +518,15 @@ class NextLink(PaginationStrategy):
 @dataclass
 class Windows(Retriever):
     """Reads a stream's slices with `records`, or with `search` where given and the slice starts less than
-    `search_within` (an ISO 8601 duration) ago: a first sync from a recent `start_date` searches. For a stream with `deletions` (customers, conversations, messages
-    continuing from a state), the slice's records are followed by a marker for each record of the stream's type that
-    the audit log says was hard-deleted in the slice's window: `deleted`, `deletedAt` and `_ab_cdc_deleted_at` set,
-    Airbyte's convention for a deduplicated destination to drop the row.
+    `search_within` (an ISO 8601 duration) ago: a first sync from a recent `start_date` searches. For a stream with
+    `deletions` (customers, conversations, messages continuing from a state), the slice's records are followed by a
+    marker for each record of the stream's type that the audit log says was hard-deleted in the slice's window:
+    `deleted`, `deletedAt` and `_ab_cdc_deleted_at` set, Airbyte's convention for a deduplicated destination to drop
+    the row.
+
+    With `page_numbers`, a list is read by page number with pages requested ahead (ListRead): as fast as the rate
+    budget allows, checkpointed by its position. A search window (sorted by its cursor) is checkpointed by the last
+    cursor value read. Either way the stream's state moves at least every CHECKPOINT_RECORDS records.
 
     Then it tells the stream's cursor that the slice was read through its end, so the stream's state moves past
     windows that held no records (the CDK's state stops at the last record read) and an idle sync does not read
@@ -511,18 +538,30 @@ class Windows(Retriever):
     deletions: Optional[Retriever] = None
     search: Optional[Retriever] = None
     search_within: str = "P700D"
+    page_numbers: bool = False  # `records` is a list paged by `page` and `pageSize`
+    sorted: bool = False  # `records` come in cursor order (a search): checkpointed within a window
+    shifts: Optional[Retriever] = None  # the audit log's deletes of `deletion_type`: they shift a list's pages
     cursor: Optional[Any] = None  # the stream's cursor, passed by the CDK's factory to the stream's retriever
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
-        self._type = parameters.get("deletion_type")
+        self.name = parameters.get("name", "")
+        self.page_size = int(parameters.get("page_size") or 100)
+        self.type = parameters.get("deletion_type")
         self._markers_off: Optional[str] = None  # why markers are skipped for the rest of the sync
         self._lock = threading.Lock()
+        self._pool: Optional[ThreadPoolExecutor] = None
+        self._warned: set[str] = set()
 
     def read_records(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice] = None) -> Iterable[Any]:
         records, start = self.records, (getattr(stream_slice, "cursor_slice", None) or {}).get("start_time")
         if self.search is not None and start and to_utc(start) >= datetime.now(timezone.utc) - isodate.parse_duration(self.search_within):
             records = self.search
-        yield from records.read_records(records_schema, stream_slice)
+        if records is self.records and self.page_numbers:
+            yield from ListRead(self, records, records_schema, stream_slice).read()
+        elif records is self.search or self.sorted:
+            yield from self._checkpointed(records.read_records(records_schema, stream_slice), stream_slice)
+        else:
+            yield from records.read_records(records_schema, stream_slice)
         if self.deletions is not None and self._markers_off is None:
             yield from self._markers(stream_slice)
         end = (getattr(stream_slice, "cursor_slice", None) or {}).get("end_time")
@@ -530,13 +569,57 @@ class Windows(Retriever):
             field = self.cursor.cursor_field.cursor_field_key
             self.cursor.observe(Record(data={field: end}, stream_name="", associated_slice=stream_slice))
 
+    def _checkpointed(self, records: Iterable[Any], window: Any) -> Iterable[Any]:
+        """The records, with the stream's cursor told every CHECKPOINT_RECORDS records (or CHECKPOINT_SECONDS) that
+        the window is read up to the last cursor value: as long as they come in cursor order (search sorts by it)."""
+        bounds = getattr(window, "cursor_slice", None) or {}
+        if self.cursor is None or "start_time" not in bounds or getattr(window, "partition", None):
+            yield from records  # no cursor window, or one per partition (kobjects): checkpointed when it closes
+            return
+        field, last, count, since = self.cursor.cursor_field.cursor_field_key, "", 0, time.monotonic()
+        for record in records:
+            yield record
+            value = record.get(field) if isinstance(record, Mapping) else None
+            if not (isinstance(value, str) and len(value) == 24 and value.endswith("Z")):
+                continue
+            if value < last:  # out of order: a checkpoint could skip what comes later
+                self.warn_once("order", f"{self.name}: Kustomer returned records out of {field} order; this sync "
+                                "checkpoints the stream only at the end of each window.")
+                yield from records
+                return
+            last, count = value, count + 1
+            if count >= CHECKPOINT_RECORDS or time.monotonic() - since >= CHECKPOINT_SECONDS:
+                self._checkpoint(window, last)
+                count, since = 0, time.monotonic()
+
+    def _checkpoint(self, window: Any, upto: str) -> None:
+        """The cursor's own state, moved to `upto` within the window: as if a window ending there had closed. The
+        CDK's cursor keeps the low-water mark of what is read, so windows read in parallel stay exact."""
+        part = _ReadUpTo(self.name, StreamSlice(partition=window.partition, cursor_slice={**window.cursor_slice, "end_time": upto}))
+        field = self.cursor.cursor_field.cursor_field_key
+        self.cursor.observe(Record(data={field: upto}, stream_name=self.name, associated_slice=part.to_slice()))
+        self.cursor.close_partition(part)
+
+    def pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=MOST_AHEAD, thread_name_prefix=f"pages-{self.name}")
+            return self._pool
+
+    def warn_once(self, key: str, message: str) -> None:
+        with self._lock:
+            first = key not in self._warned
+            self._warned.add(key)
+        if first:
+            LOGGER.warning(message)
+
     def _markers(self, window: Any) -> Iterable[Record]:
         try:
             for deleted in self.deletions.read_records({}, window):
                 row = getattr(deleted, "data", deleted)
-                if row.get("eventVerb") == "delete" and row.get("objectType") == self._type and row.get("objectId"):
+                if row.get("eventVerb") == "delete" and row.get("objectType") == self.type and row.get("objectId"):
                     at = row.get("createdAt")
-                    yield Record(data={"id": row["objectId"], "type": self._type, "deleted": True, "deletedAt": at,
+                    yield Record(data={"id": row["objectId"], "type": self.type, "deleted": True, "deletedAt": at,
                                        "deletedById": row.get("userId"), "updatedAt": at, "_ab_cdc_deleted_at": at},
                                  stream_name=getattr(deleted, "stream_name", ""), associated_slice=window)
         except Exception as error:  # an auxiliary feature never fails the stream
@@ -550,8 +633,200 @@ class Windows(Retriever):
         with self._lock:
             first, self._markers_off = self._markers_off is None, self._markers_off or why
         if first and warn:
-            LOGGER.warning(f"Deletion markers of {self._type}s are skipped for the rest of this sync: {why}. The "
+            LOGGER.warning(f"Deletion markers of {self.type}s are skipped for the rest of this sync: {why}. The "
                            "`deletions` stream still lists every hard delete.")
+
+
+class _ReadUpTo:
+    """A window read up to a cursor value, shown to the stream's cursor as a closed partition (`Partition`'s two
+    methods the cursor calls)."""
+
+    def __init__(self, stream: str, stream_slice: StreamSlice) -> None:
+        self._stream, self._slice = stream, stream_slice
+
+    def to_slice(self) -> StreamSlice:
+        return self._slice
+
+    def stream_name(self) -> str:
+        return self._stream
+
+
+class ListRead:
+    """One slice of a list paged by page number (`page`, `pageSize`), read in page order with pages requested ahead.
+
+    Speed: as many pages in flight as the rate budget can serve in one response time (OrgBudget.pages_ahead), at
+    most `num_workers`; the budget still paces every request. Until the list's length is known (`meta.totalPages`),
+    the look-ahead grows with the pages read, so a short list costs no request past its end and a long one at most 2%.
+
+    Exact while the list changes: a page holds what is at its offset when it is served. A record added before the
+    reading position pushes records onto the next page, where they are read twice and emitted once (ids of recent
+    pages are kept). A record deleted before it pulls a record back onto a page already read: every VERIFY_PAGES
+    pages and at the end, the audit log says whether records of the stream's type were deleted meanwhile (in an id-
+    ordered list, only those already passed count); if so, the pages since the last look are read again from as many
+    pages earlier as were deleted, and what was missed is emitted. Without the audit log (a missing role), one warning.
+
+    Checkpoints: every CHECKPOINT_RECORDS records, a state with the stream's cursor at the slice's start and the
+    position `list`: the next page, the first page not yet verified and since when. A resumed sync (SourceKustomer
+    passes it as `list_resume`) reads on from there, from earlier if the audit log shows deletes since."""
+
+    def __init__(self, windows: Windows, retriever: Any, schema: Mapping[str, Any], stream_slice: Any) -> None:
+        self.windows, self.retriever, self.schema, self.slice = windows, retriever, schema, stream_slice
+        self.size, self.budget = windows.page_size, OrgBudget.of(windows.config)
+        self.bounds = getattr(stream_slice, "cursor_slice", None) or {}
+        self.positioned = bool(self.bounds.get("start_time")) and not getattr(stream_slice, "partition", None)
+        self.last_page: Optional[int] = None  # from `meta.totalPages`
+        self.ascending, self.max_id, self.furthest = True, "", 0  # whether the ids read ascend, the largest, the page
+        self.counted: set[str] = set()  # the audit log's deletes already counted
+        self.most = windows.config.get("num_workers") or MOST_AHEAD
+
+    def read(self) -> Iterable[Any]:
+        page, span_from, since = self._resume()
+        seen: dict[str, int] = {}  # id -> page read on, since the last verified page (and the two before it)
+        count, checkpoint_at, verify_in, rewinds, stale = 0, time.monotonic(), VERIFY_PAGES, 0, 0
+        while page is not None:
+            pages, restart = self._pages(page), None
+            try:
+                for number, response in pages:
+                    body = _json(response)
+                    data = body.get("data") if isinstance(body.get("data"), list) else []
+                    fresh = number > self.furthest
+                    self._learn(number, body, data)
+                    # A page number Kustomer did not honour (the same records again and again) would never end.
+                    stale = stale + 1 if fresh and data and all(str(r.get("id")) in seen for r in data if isinstance(r, Mapping)) else 0
+                    if stale >= 3:
+                        raise AirbyteTracedException(
+                            message=f"Kustomer answered pages {number - 2} to {number} of {self.windows.name} with records "
+                            "already read; the sync stopped rather than loop. Try again later, or report this.",
+                            failure_type=FailureType.system_error)
+                    for record in self.retriever.record_selector.select_records(
+                            response=response, stream_state={}, records_schema=self.schema, stream_slice=self.slice):
+                        key = record.get("id")
+                        if key is not None and key in seen:
+                            continue
+                        seen[key] = number
+                        count += 1
+                        yield record
+                    page, verify_in = number + 1, verify_in - 1
+                    ended = not data or not (body.get("links") or {}).get("next") or page > (self.last_page or page)
+                    if (ended or verify_in <= 0) and number > 1:  # a list of one page has no page boundary to shift
+                        checked_at, deleted = time.time(), self._deleted_since(since)
+                        if deleted and rewinds < 2:  # read the unverified pages again, from earlier
+                            restart, rewinds = max(1, span_from - math.ceil(deleted / self.size)), rewinds + 1
+                            LOGGER.info(f"{self.windows.name}: {deleted} deleted while pages {span_from}-{number} were "
+                                        f"read; reading them again from page {restart}.")
+                            span_from, since, verify_in = restart, checked_at, VERIFY_PAGES
+                            break
+                        if deleted:
+                            self.windows.warn_once("churn", f"{self.windows.name}: records kept being deleted while the "
+                                                   "list was read; a record may have been missed where pages shifted. A "
+                                                   "full refresh (or a reset of the stream) reads it.")
+                        span_from, since, verify_in, rewinds = page, checked_at, VERIFY_PAGES, 0
+                        seen = {key: at for key, at in seen.items() if at >= number - 2}
+                    if ended:
+                        break
+                    if count >= CHECKPOINT_RECORDS or time.monotonic() - checkpoint_at >= CHECKPOINT_SECONDS:
+                        count, checkpoint_at = 0, time.monotonic()
+                        yield from self._state(page, span_from, since)
+            finally:
+                pages.close()
+            page = restart
+
+    def _resume(self) -> tuple[int, int, float]:
+        """The first page to read, the first not verified, and since when deletes matter."""
+        now = time.time()
+        position = (self.windows.config.get("list_resume") or {}).get(self.windows.name) if self.positioned else None
+        if not isinstance(position, Mapping) or position.get("v") != 1:
+            return 1, 1, now
+        try:
+            page, span_from, since = int(position["page"]), int(position["from"]), to_utc(position["since"]).timestamp()
+        except (KeyError, TypeError, ValueError):
+            return 1, 1, now
+        deleted = self._deleted_since(since, passed_only=False)
+        if deleted is None:  # unknown: a page earlier, for what up to a page of deletes pulled back
+            page = max(1, page - 1)
+        elif deleted:
+            page = max(1, span_from - math.ceil(deleted / self.size))
+        LOGGER.info(f"{self.windows.name}: resuming the list at page {page} (checkpointed at page {position['page']}).")
+        return page, page, now
+
+    def _pages(self, first: int) -> Iterable[tuple[int, Any]]:
+        """(page number, response) in page order, with up to `_ahead()` requests in flight."""
+        pool, pending, number, done = self.windows.pool(), deque(), first, 0
+        try:
+            while True:
+                while len(pending) < self._ahead(done) and (self.last_page is None or number <= self.last_page):
+                    pending.append((number, pool.submit(self._request, number)))
+                    number += 1
+                if not pending:
+                    return
+                page, future = pending.popleft()
+                yield page, future.result()
+                done += 1
+        finally:
+            for _, future in pending:
+                future.cancel()  # those already sent are answered and dropped
+
+    def _request(self, page: int) -> Any:
+        return self.retriever.requester.send_request(stream_state={}, stream_slice=self.slice,
+                                                     request_params={"page": page, "pageSize": self.size})
+
+    def _ahead(self, done: int) -> int:
+        # Until the end is known, the look-ahead grows with the pages read: a request past the end costs 2% at most.
+        ramp = self.most if self.last_page is not None else min(1 + done // 4, 4 + done // 50)
+        return max(1, min(self.budget.pages_ahead(), self.most, ramp))
+
+    def _learn(self, number: int, body: Mapping[str, Any], data: list) -> None:
+        total = (body.get("meta") or {}).get("totalPages")
+        if isinstance(total, int) and total > 0:
+            self.last_page = total
+        if number <= self.furthest:  # read again after a rewind
+            return
+        self.furthest = number
+        for resource in data:
+            key = str(resource.get("id", "")) if isinstance(resource, Mapping) else ""
+            self.ascending = self.ascending and key > self.max_id
+            self.max_id = max(self.max_id, key)
+
+    def _deleted_since(self, since: float, passed_only: bool = True) -> Optional[int]:
+        """How many records of the stream's type the audit log says were deleted since `since` (those already read,
+        in an id-ordered list), or None where unknown."""
+        shifts, kind = self.windows.shifts, self.windows.type
+        if shifts is None or not kind:
+            return None
+        window = StreamSlice(partition={}, cursor_slice={"start_time": kustomer_timestamp(datetime.fromtimestamp(since - INDEX_LAG, timezone.utc)),
+                                                         "end_time": kustomer_timestamp(datetime.now(timezone.utc) + timedelta(seconds=INDEX_LAG))})
+        try:
+            rows = [getattr(row, "data", row) for row in shifts.read_records({}, window)]
+        except Exception as error:  # an auxiliary check never fails the stream
+            self.windows.warn_once("shifts", f"{self.windows.name}: the list is read without checking Kustomer's audit "
+                                   f"log for deletes that shift its pages ({_short(error)}); a record deleted during the "
+                                   "read may make it miss another.")
+            return None
+        if getattr(_error_handler(shifts), "ignored", None):  # refused or not there: its handler warned once
+            return None
+        passed = passed_only and self.ascending
+        new = [row for row in rows if row.get("eventVerb") == "delete" and row.get("objectType") == kind
+               and row.get("id") not in self.counted and (not passed or str(row.get("objectId", "")) <= self.max_id)]
+        self.counted.update(row.get("id") for row in new)  # the windows overlap by INDEX_LAG: each delete counts once
+        return len(new)
+
+    def _state(self, page: int, span_from: int, since: float) -> Iterable[AirbyteMessage]:
+        if not self.positioned or self.windows.cursor is None:
+            return
+        field = self.windows.cursor.cursor_field.cursor_field_key
+        blob = {field: kustomer_timestamp(to_utc(self.bounds["start_time"])),
+                "list": {"v": 1, "page": page, "from": span_from, "end": self.bounds.get("end_time"),
+                         "since": kustomer_timestamp(datetime.fromtimestamp(since, timezone.utc))}}
+        yield AirbyteMessage(type=Type.STATE, state=AirbyteStateMessage(type=AirbyteStateType.STREAM, stream=AirbyteStreamState(
+            stream_descriptor=StreamDescriptor(name=self.windows.name), stream_state=AirbyteStateBlob(blob))))
+
+
+def _json(response: Any) -> Mapping[str, Any]:
+    try:
+        body = response.json() if response is not None else {}
+    except ValueError:
+        return {}
+    return body if isinstance(body, Mapping) else {}
 
 
 @dataclass
@@ -705,6 +980,18 @@ class OrgBudget:
         self._searches: deque[float] = deque()
         self._paused_until = self._search_paused_until = 0.0
         self._announced_until = 0.0
+        self._window = self.WINDOW  # the org limit's window: Kustomer's is a minute, learned if shorter
+        self._refilled_at: Optional[float] = None  # when `remaining` was last seen refilled
+        self._gaps: deque[float] = deque(maxlen=2)  # the last two windows' lengths, as seen
+
+    def pages_ahead(self) -> int:
+        """Requests in flight that keep the sync at its share of the rate limit: the share a second times a
+        response's time (the median of the recent ones), plus one."""
+        with self._lock:
+            durations, limit = sorted(self._durations), self._limit or 2000  # no headers: Kustomer's largest plan
+        if not durations:
+            return 1
+        return math.ceil(limit * self._share / self._window * durations[len(durations) // 2]) + 1
 
     def acquire_call(self, request: Any) -> None:
         search = request.method == "POST" and request.url.split("?")[0].endswith("/search")
@@ -731,15 +1018,15 @@ class OrgBudget:
         if self._paused_until > now:
             return self._paused_until - now, "Kustomer answered 429 Too Many Requests"
         margin = max(self._durations, default=0.0)  # a request counts where it is served, up to this much later
-        while self._sent and self._sent[0] <= now - self.WINDOW - margin:
+        while self._sent and self._sent[0] <= now - self._window - margin:
             self._sent.popleft()
         if self._pending and min(self._pending.values()) < now - 600:  # failed without a response
             self._pending = {key: at for key, at in self._pending.items() if at >= now - 600}
         if self._limit:
             share = max(1, int(self._limit * self._share))
             if not self._resets_given and len(self._sent) >= share:
-                why = f"{len(self._sent)} requests in the last minute, the sync's share is {share}"
-                return self._sent[0] + self.WINDOW + margin - now, why
+                why = f"{len(self._sent)} requests in the last {self._window:.0f} s, the sync's share is {share}"
+                return self._sent[0] + self._window + margin - now, why
             ends = self._reset_at if self._resets_given else self._window_end
             ends = ends if ends is not None and ends > now else None
             reserve = self._limit * (1 - self._share)
@@ -754,6 +1041,14 @@ class OrgBudget:
             if len(self._searches) >= max(1, int(self.SEARCH_LIMIT * self._share)):
                 return self._searches[0] + self.WINDOW + margin - now, f"{len(self._searches)} searches in the last minute"
         return 0.0, ""
+
+    def _learn_window(self, gap: float) -> None:
+        """A window shorter than a minute, once two in a row agree (a gap spanning idle windows only lengthens)."""
+        self._gaps.append(gap)
+        shortest = min(self._gaps)
+        if len(self._gaps) == 2 and max(self._gaps) <= shortest * 1.2 and 1 <= round(shortest) < self._window:
+            self._window = float(round(shortest))
+            LOGGER.info(f"Kustomer's rate limit counts over {self._window:.0f} s windows here, not a minute.")
 
     def update_from_response(self, request: Any, response: Any) -> None:
         parse_once(response)
@@ -770,14 +1065,20 @@ class OrgBudget:
             except (KeyError, ValueError):
                 limit = remaining = None
             if reset is not None and (self._reset_at is None or reset > self._reset_at + 0.5):  # a new window
+                if self._reset_at is not None and status != 429:
+                    self._learn_window(reset - self._reset_at)
                 self._reset_at, self._seen_remaining = reset, None
             self._resets_given |= reset is not None and status != 429
             if limit is not None and status != 429:
                 # Without a reset header, a refill shows as `remaining` going up by more than reordering explains.
                 refilled = (reset is None and self._seen_remaining is not None
                             and remaining > self._seen_remaining + self._most_in_flight + 1)
+                if refilled:
+                    if self._refilled_at is not None:
+                        self._learn_window(now - self._refilled_at)
+                    self._refilled_at = now
                 if reset is None and (refilled or self._window_end is None or now >= self._window_end):
-                    self._window_end = now + self.WINDOW  # the current window began by now, so it ends by then
+                    self._window_end = now + self._window  # the current window began by now, so it ends by then
                 if refilled or self._seen_remaining is None:
                     self._seen_remaining, self._remaining = remaining, remaining - len(self._pending)
                 else:  # within a window only others' use lowers what is left; requests in flight already did
@@ -786,7 +1087,7 @@ class OrgBudget:
                 self._limit = limit
             if status == 429:
                 ends = self._window_end if self._window_end is not None and self._window_end > now else None
-                until = reset if reset is not None else (ends or now + self.WINDOW)
+                until = reset if reset is not None else (ends or now + self._window)
                 if remaining:  # the org has budget left, so it was the search limit
                     self._search_paused_until = max(until, now + 1)
                 else:

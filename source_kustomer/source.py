@@ -4,25 +4,27 @@ that tells a rejected key from a missing role."""
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import tempfile
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator, List, Mapping, Optional
+from typing import Any, Callable, Iterator, List, Mapping, Optional
 from urllib.parse import urlsplit
 
 import requests
 import yaml
 from airbyte_cdk.models import (
-    AirbyteConnectionStatus, AirbyteMessage, AirbyteStateMessage, AirbyteStateMessageSerializer, AirbyteStateType,
-    AirbyteStreamStatus, ConfiguredAirbyteCatalog, Status, SyncMode, Type,
+    AirbyteConnectionStatus, AirbyteMessage, AirbyteStateBlob, AirbyteStateMessage, AirbyteStateMessageSerializer,
+    AirbyteStateType, AirbyteStreamState, AirbyteStreamStatus, ConfiguredAirbyteCatalog, Status, SyncMode, Type,
 )
 from airbyte_cdk.sources.declarative.concurrent_declarative_source import ConcurrentDeclarativeSource
 from airbyte_cdk.sources.declarative.models.declarative_component_schema import (
     HttpResponseFilter as HttpResponseFilterModel,
 )
+from airbyte_cdk.sources.declarative.parsers.manifest_reference_resolver import ManifestReferenceResolver
 from airbyte_cdk.sources.declarative.parsers.model_to_component_factory import ModelToComponentFactory
 from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 from airbyte_cdk.utils.stream_status_utils import as_airbyte_message
@@ -51,15 +53,25 @@ class SourceKustomer(ConcurrentDeclarativeSource):
         self.unusable_states = {m.stream.stream_descriptor.name: (why, m) for m in state or []
                                 if m.type == AirbyteStateType.STREAM and (why := _unusable(m, formats))}
         state = [m for m in state or [] if m.type != AirbyteStateType.STREAM or m.stream.stream_descriptor.name not in self.unusable_states]
+        # A list checkpointed mid-way (components.ListRead): its position goes to the stream as `list_resume`, the rest
+        # of its state (the cursor at the list's start) to the CDK, which reads the list again from there.
+        positions, state = _positions(state)
+        # A state too old for search is read from the list, from its time (`list_from` below). The CDK would do the
+        # same from the start date, and first save an empty state, which an interruption would then keep: not given.
+        horizon = kustomer_timestamp(datetime.now(timezone.utc) - SEARCH_REACH)
+        list_from = {name: at for name, at in _cursor_times(state, formats).items() if at < horizon}
+        delegated = _delegated(manifest)
+        state = [m for m in state if m.type != AirbyteStateType.STREAM or m.stream.stream_descriptor.name not in list_from
+                 or not delegated(m.stream.stream_descriptor.name)]
         super().__init__(catalog=catalog, config=config, state=state, source_config=manifest, config_path=config_path)
         config = self.built_config()
         if isinstance(config, dict):  # derived for this run: never saved (a migration is saved before this)
             # Lists read in full refresh keep what changed during the sync (WithinCursorBounds).
             config["full_refresh_streams"] = [s.stream.name for s in (catalog.streams if catalog else []) if s.sync_mode == SyncMode.full_refresh]
-            # A state older than search's reach is read from the list (the CDK clears it; api_retention_period): from
-            # its time still, not from the start (the list stream's start_datetime).
-            horizon = kustomer_timestamp(datetime.now(timezone.utc) - SEARCH_REACH)
-            config["list_from"] = {name: at for name, at in _cursor_times(state, formats).items() if at < horizon}
+            # A state older than search's reach is read from the list from its time, not from the start (the list
+            # stream's start_datetime).
+            config["list_from"] = list_from
+            config["list_resume"] = positions
 
     def built_config(self) -> Mapping[str, Any]:
         """The config the streams are built with, migrated and normalized. `configure` writes it into the folder it is
@@ -167,6 +179,28 @@ class SourceKustomer(ConcurrentDeclarativeSource):
 # The archived connector's streams, all of them ours under the same names, with the same cursor (`updatedAt`).
 SINGER_STREAMS = {"conversations", "customers", "kobjects", "messages", "notes", "shortcuts", "tags", "teams", "users"}
 CURSORS = ("updatedAt", "createdAt", "conversationUpdatedAt")  # the manifest's cursor fields
+
+
+def _delegated(manifest: Mapping[str, Any]) -> Callable[[str], bool]:
+    """Whether a stream is searched once it has a state and listed before (a StateDelegatingStream)."""
+    resolved = ManifestReferenceResolver().preprocess_manifest(copy.deepcopy(manifest))
+    names = {s.get("name") for s in resolved["streams"] if s.get("type") == "StateDelegatingStream"}
+    templates = any(d["stream_template"].get("type") == "StateDelegatingStream" for d in resolved.get("dynamic_streams", []))
+    return lambda name: name in names or (templates and name.startswith("kobjects_"))
+
+
+def _positions(state: List[AirbyteStateMessage]) -> tuple[dict[str, Any], List[AirbyteStateMessage]]:
+    """stream -> the list position its state holds, and the states without it."""
+    positions, rest = {}, []
+    for message in state:
+        blob = message.stream.stream_state if message.type == AirbyteStateType.STREAM else None
+        blob = dict(blob.__dict__) if blob is not None else {}
+        if isinstance(blob.get("list"), Mapping):
+            positions[message.stream.stream_descriptor.name] = blob.pop("list")
+            message = AirbyteStateMessage(type=AirbyteStateType.STREAM, stream=AirbyteStreamState(
+                stream_descriptor=message.stream.stream_descriptor, stream_state=AirbyteStateBlob(blob)))
+        rest.append(message)
+    return positions, rest
 
 
 def _unusable(message: AirbyteStateMessage, formats: List[str]) -> Optional[str]:
