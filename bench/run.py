@@ -4,6 +4,7 @@
     python bench/run.py [--customers 50000 --conversations 100000 --messages 300000] [--quick] [--profile]
                         [--scenarios throughput,ratelimit,scaling] [--rounds 3]
     python bench/run.py --scenarios tricks --connector NEW --baseline-connector OLD [--results bench/out/tricks.md]
+    python bench/run.py --scenarios firstsync [--connector X] [--firstsync-streams] [--results bench/out/firstsync.md]
 
 One run, everything side by side on the same machine (ratios mean something; absolute speeds do not):
 
@@ -37,6 +38,18 @@ One run, everything side by side on the same machine (ratios mean something; abs
                one stream's pages in turn, sets the pace. --tricks-incremental: first incremental syncs (no state)
                instead of full refresh. Reports medians and the ratio new/old of wall and CPU time
                (median of the rounds' ratios). Made to measure what a speed trick is worth at realistic latency.
+6. firstsync  (not in the default --scenarios) how close a first sync comes to the least time the rate budget
+               allows (issue 16): one org of --firstsync-customers (default 30,000: 300 pages of 100; 3,000 with
+               --quick), the customers list alone, full refresh, at each of --firstsync-latencies (default 0,0.3,1 s
+               per answer) x each of --firstsync-resets (default "epoch,none": the fake's X-Ratelimit-Reset on every
+               response, and none as live), against --firstsync-limit requests per --rate-window (default 160 per
+               10 s) at max_api_usage_percent --firstsync-percent (default 50): 8 requests/s allowed. Reports wall,
+               budget min (requests served / allowed rate), their ratio, the goal wall <= 1.25 x budget min + 10 s,
+               the most requests in flight at the server, requests over the minimum pages, 429s, records, peak RSS.
+               A run past the goal (for the fewest pages) + 5 s is stopped and its ratio projected
+               (--firstsync-timeout SECONDS overrides; 0: never stop). --firstsync-streams: also every list stream
+               as a first incremental sync (no state), the same rows again. Six runs of at most about a minute
+               each at the defaults (a run that meets the goal takes 30-57 s): under 6 min in all.
    --profile   one more full sync of scenario 1 under py-spy (bench/.venv-tools, created from PyPI on first use),
                stopped after --profile-seconds (default 90), summarised by component and by function
 
@@ -886,6 +899,113 @@ def tricks(args, python: str, connector: Connector, report: dict) -> None:
                "peak RSS MB new / old", "429s new / old", "result"], rows)))
 
 
+def firstsync(args, python: str, connector: Connector, report: dict) -> None:
+    """A first sync against a binding budget, at each latency, with and without reset headers; see the docstring."""
+    limit, window, percent = args.firstsync_limit, args.rate_window, args.firstsync_percent
+    allowed = limit * percent / 100 / window  # requests per second
+    server = Server(python, "firstsync", {"customers": args.firstsync_customers})
+    forms = {"epoch": "yes (epoch)", "delta": "yes (delta)", "on_429": "on 429s only", "none": "none"}
+    sets = [("customers, full refresh", ["customers"], ["customers"], False)]
+    if args.firstsync_streams:
+        sets.append(("every list stream, first incremental sync", list_streams(server), list(server.counts), True))
+    rows, started, first_code = [], time.perf_counter(), len(connector.codes)
+    try:
+        for what, streams, fake_streams, incremental in sets:
+            catalog = connector.catalog(server, streams, incremental=incremental, tag="-firstsync")
+            expected = sum(server.counts[s] for s in fake_streams)
+            for latency in args.firstsync_latencies:
+                for form in args.firstsync_resets:
+                    server.reset({"latency": latency, "rate_limit": limit, "rate_window": window,
+                                  "reset_header": form})
+                    pages = min_pages(server.stats(), fake_streams)
+                    # Past the goal (for the fewest pages) the row's answer is "no": stop there, and project.
+                    timeout = (args.firstsync_timeout if args.firstsync_timeout is not None
+                               else 1.25 * pages / allowed + 10 + 5) or None
+                    log(f"firstsync: {what}, latency {latency:g} s, reset header {form} "
+                        f"(timeout {timeout or 0:.0f} s) ...")
+                    r = connector.read(f"{what}, latency {latency:g} s, reset header {form}", server, catalog,
+                                       percent=percent, timeout=timeout,
+                                       tag=f"-firstsync-{len(streams)}-{latency:g}-{form}")
+                    rows.append(firstsync_row(what, latency, forms.get(form, form), r, pages, expected, allowed,
+                                              len(sets) > 1))
+    finally:
+        server.stop()
+    took = time.perf_counter() - started
+    customers = args.firstsync_customers
+    codes = connector.codes[first_code:]
+    if len({code.split()[0] for _, code in codes}) <= 1:
+        code_text = f"- connector: {connector.executable} ({codes[0][1] if codes else connector.fingerprint()})\n"
+    else:  # someone changed the code during the runs: say which run saw which code
+        code_text = (f"- connector: {connector.executable}, **its code changed during these runs** (compare "
+                     "only rows with the same code):\n" + "".join(f"  - {run}: {code}\n" for run, code in codes))
+    share = limit * percent / 100  # requests per window
+    pages = -(-customers // 100)
+    window_bound = (-(-pages // max(1, int(share))) - 1) * window
+    report["tables"].append((
+        f"First sync against the rate budget: {customers:,} customers ({pages:,} pages of 100), "
+        f"{limit} requests per {window:g} s window at max_api_usage_percent {percent} ({allowed:g} requests/s), "
+        f"latency {', '.join(f'{x:g}' for x in args.firstsync_latencies)} s, reset headers "
+        f"{' / '.join(args.firstsync_resets)}",
+        "How close a first sync comes to the least time its rate budget allows (issue 16). One fake org "
+        f"(bench/server.py) with {customers:,} customers; a first sync of the customers list alone (full refresh, a "
+        "catalog of `customers` only)" + (", then of every list stream (a first incremental sync, no state)"
+        if args.firstsync_streams else "") + f". The fake allows {limit} requests per fixed {window:g} s window "
+        "(clock-aligned) and holds each answer `latency` s (requests wait in parallel); the connector runs at "
+        f"max_api_usage_percent {percent}, so the allowed rate is {limit} x {percent}% / {window:g} s = "
+        f"{allowed:g} requests/s. Each latency runs with each reset-header form ({', '.join(args.firstsync_resets)}; "
+        "epoch: the fake's `X-Ratelimit-Reset` on every response, in epoch seconds; none: no such header, as the "
+        "recorded live responses). Budget min = the requests the server "
+        f"served (429s not counted) / {allowed:g}; the goal is wall <= 1.25 x budget min + 10 s, wall from process "
+        "start to exit. In flight: the most API requests the server was serving at once (a connector that reads "
+        "one page at a time shows 1). Over min pages: requests (429s included) minus the fewest list pages the "
+        "data needs. A run is stopped once it is past the goal for the fewest pages, plus 5 s "
+        "(--firstsync-timeout; 0: never): its wall is then a lower bound, and the ratio is projected from the "
+        "share of the pages it had fetched (\"~\"). Peak RSS of the connector process. "
+        f"Fixed windows let a sync send its share ({share:g}) at each window's start, so the least a sync of n "
+        f"requests can take is about (ceil(n / {share:g}) - 1) x {window:g} s, below budget min (a ratio under 1 "
+        f"is possible; for {pages:,} pages: {window_bound:g} s). "
+        + (f"The {window:g} s window keeps the runs short; Kustomer's is a minute, and `x-ratelimit-limit` never "
+           "says which. A client that takes the limit as per minute (Kustomer's documented unit) allows itself "
+           f"{window / 60:.2g} of the rate the fake allows: without a reset header it then sends {share:g} requests "
+           "a minute, and it sizes anything it derives from the rate (such as how many pages to request ahead) for "
+           f"{limit * percent / 100 / 60:.2g} requests/s, with or without the header. `--rate-window 60 "
+           f"--firstsync-limit {round(limit * 60 / window)}` gives the same allowed rate in minutes" +
+           (f"; its share of a minute ({share * 60 / window:g}) then covers the {pages:,} pages, so the budget "
+            "no longer binds" if pages <= share * 60 / window else "") + ". " if window != 60 else "")
+        + f"This table took {took / 60:.1f} min.\n\n" + code_text + "\n" +
+        table((["catalog"] if len(sets) > 1 else []) +
+              ["latency s", "reset header", "wall s", "budget min s", "wall / budget min", "goal met (goal s)",
+               "in flight (max)", "requests", "over min pages", "429s", "records", "peak RSS MB", "result"], rows)))
+
+
+def firstsync_row(what: str, latency: float, form: str, r: Measured, pages: int, expected: int, allowed: float,
+                  show_what: bool) -> list:
+    stats = r.server
+    sent, refused = stats["api_requests"], stats["fake"]["rate_limited"]
+    served = sent - refused
+    if r.timed_out:
+        done = served / pages if pages else 0  # share of the pages fetched: the pace so far, kept up to the end
+        projected = r.wall / done if done else None
+        budget = max(served, pages) / allowed
+        wall = f"> {r.wall:.1f} (stopped; ~{projected:,.0f} projected)" if projected else f"> {r.wall:.1f} (stopped)"
+        ratio_text = f"~{projected / budget:.2f}" if projected else f"> {r.wall / budget:.2f}"
+        goal = 1.25 * budget + 10
+        goal_text = f"**no** (> {goal:.1f})"
+        result = f"stopped after {r.wall:.0f} s, {r.total:,} of {expected:,} records"
+    else:
+        budget = served / allowed
+        goal = 1.25 * budget + 10
+        wall, ratio_text = f1(r.wall), f"{r.wall / budget:.2f}" if budget else ""
+        goal_text = f"{met(r.wall <= goal)} ({goal:.1f})"
+        result = status(r, expected)
+        if r.errors:
+            result += ": " + "; ".join(r.errors)[:200]
+    return ([what] if show_what else []) + [
+        f"{latency:g}", form, wall, f1(budget), ratio_text, goal_text, stats.get("in_flight_max", "?"),
+        f"{sent:,}", "n/a (stopped)" if r.timed_out else f"{sent - pages:+,}", refused, f"{r.total:,}",
+        f1(r.peak_rss_mb), result]
+
+
 def targets(report: dict) -> str:
     rows = []
     runs = report.get("throughput_runs")
@@ -1048,6 +1168,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tricks-incremental", action="store_true", help="tricks: first incremental syncs "
                         "(no state) instead of full refresh")
     parser.add_argument("--tricks-rounds", type=int, help="tricks: alternating rounds (default 3; 1 with --quick)")
+    parser.add_argument("--firstsync-customers", type=int, help="firstsync: customers (default 30,000; 3,000 with "
+                        "--quick)")
+    parser.add_argument("--firstsync-limit", type=int, default=160, help="firstsync: requests per --rate-window")
+    parser.add_argument("--firstsync-percent", type=int, default=50, help="firstsync: max_api_usage_percent")
+    parser.add_argument("--firstsync-latencies", default="0,0.3,1", help="firstsync: seconds per answer "
+                        "(comma-separated)")
+    parser.add_argument("--firstsync-resets", default="epoch,none", help="firstsync: X-Ratelimit-Reset forms of the "
+                        "fake (comma-separated: epoch, delta, on_429, none)")
+    parser.add_argument("--firstsync-timeout", type=float, help="firstsync: seconds before a run is stopped "
+                        "(default: its goal for the fewest pages + 5 s; 0: never)")
+    parser.add_argument("--firstsync-streams", action="store_true", help="firstsync: also every list stream, "
+                        "first incremental sync")
     parser.add_argument("--results", type=Path, default=RESULTS, help="the results file to write (default "
                         "bench/results.md; elsewhere to keep its tables)")
     args = parser.parse_args(argv)
@@ -1066,6 +1198,9 @@ def main(argv: list[str] | None = None) -> None:
     args.tricks_sizes = json.loads(args.tricks_sizes) if args.tricks_sizes else {
         name: 300 if quick else 3_000 for name in ("customers", "conversations", "messages")}
     args.tricks_rounds = max(1, args.tricks_rounds or (1 if quick else 3))
+    args.firstsync_customers = args.firstsync_customers or (3_000 if quick else 30_000)
+    args.firstsync_latencies = [float(x) for x in args.firstsync_latencies.split(",") if x]
+    args.firstsync_resets = [x for x in args.firstsync_resets.split(",") if x]
     scenarios = set(args.scenarios.split(","))
     if "tricks" in scenarios and not args.baseline_connector:
         parser.error("the tricks scenario needs --baseline-connector")
@@ -1081,7 +1216,7 @@ def main(argv: list[str] | None = None) -> None:
     report: dict = {"tables": [], "load": os.getloadavg()}
     try:
         for name, scenario in (("throughput", throughput), ("ratelimit", ratelimit), ("scaling", scaling),
-                               ("headers", headers), ("idle", idle), ("tricks", tricks)):
+                               ("headers", headers), ("idle", idle), ("tricks", tricks), ("firstsync", firstsync)):
             if name not in scenarios:
                 continue
             try:

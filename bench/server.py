@@ -5,11 +5,13 @@
 Prints `READY <url>` once the dataset is built and the server listens. Besides the fake's own API it answers a
 side channel that the benchmark reads between runs (no authorization, never counted as API traffic):
 
-    GET  /bench/stats   requests and response-body bytes since the last reset, per route and status, the fake's
-                        Stats (429s sent, requests per rate-limit window), and the dataset's record counts and the
-                        minimum number of list pages each stream needs
+    GET  /bench/stats   requests and response-body bytes since the last reset, per route and status, the most API
+                        requests in flight at once (`in_flight_max`), the fake's Stats (429s sent, requests per
+                        rate-limit window), and the dataset's record counts and the minimum number of list pages
+                        each stream needs
     POST /bench/reset   zero the counters and start a new rate-limit window; a JSON body {"faults": {...}} also
-                        replaces the Faults (keyword arguments of fake_kustomer.Faults, e.g. "latency")
+                        replaces the Faults (keyword arguments of fake_kustomer.Faults, e.g. "latency",
+                        "reset_header")
     POST /bench/touch   {"stream": "conversations", "count": 10, "at": "<ISO time>"}: that many records change
 
 Two deliberate differences from `python -m integration_tests.fake_kustomer`, neither of which changes what the API
@@ -20,6 +22,10 @@ per-request log is cleared as it grows (a full sync makes thousands of requests;
 `--latency S` (or "latency" in a reset's faults, which replace the command line's) holds every API answer S seconds,
 as a real page takes hundreds of milliseconds; each request sleeps in its own thread (ThreadingHTTPServer, outside
 the fake's lock), so concurrent requests wait in parallel, not in turn. The side channel above is never delayed.
+
+In flight: an API request counts from the moment the fake starts to serve it (headers and body read) until its answer
+is built, the latency above included; not the time to write the answer to the socket. The gauge's maximum since the
+last reset starts at the requests in flight at the reset (normally none).
 """
 
 from __future__ import annotations
@@ -81,6 +87,7 @@ class BenchFake(fk.FakeKustomer):
 
     def __init__(self, *args, **kwargs):
         self._bench_lock = threading.Lock()
+        self.bench_in_flight = 0  # API requests being served now: never zeroed, only their maximum is
         self._zero()
         super().__init__(*args, **kwargs)
 
@@ -89,11 +96,19 @@ class BenchFake(fk.FakeKustomer):
         self.bench_requests = 0
         self.bench_routes: Counter = Counter()
         self.bench_statuses: Counter = Counter()
+        self.bench_in_flight_max = self.bench_in_flight
 
     def serve(self, method, path, query, authorization, body=b"", raw_query=""):
         if path.startswith("/bench/"):
             return self._bench(method, path, body)
-        reply = super().serve(method, path, query, authorization, body, raw_query)
+        with self._bench_lock:
+            self.bench_in_flight += 1
+            self.bench_in_flight_max = max(self.bench_in_flight_max, self.bench_in_flight)
+        try:
+            reply = super().serve(method, path, query, authorization, body, raw_query)
+        finally:
+            with self._bench_lock:
+                self.bench_in_flight -= 1
         sent = 0 if reply.reset else len(reply.body[: reply.cut])
         route = f"{method} {_ID.sub('/<id>', path)}"
         with self._bench_lock:
@@ -130,6 +145,7 @@ class BenchFake(fk.FakeKustomer):
                          "max_searches_per_window": self.stats.max_searches_per_window}
             with self._bench_lock:
                 payload = {"api_requests": self.bench_requests, "bytes": self.bench_bytes,
+                           "in_flight_max": self.bench_in_flight_max,
                            "routes": dict(self.bench_routes), "statuses": dict(self.bench_statuses), "fake": stats,
                            "faults": {"rate_limit": self.faults.rate_limit, "rate_window": self.faults.rate_window,
                                       "search_rate_limit": self.faults.search_rate_limit},
