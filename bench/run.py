@@ -965,13 +965,10 @@ def firstsync(args, python: str, connector: Connector, report: dict) -> None:
         f"requests can take is about (ceil(n / {share:g}) - 1) x {window:g} s, below budget min (a ratio under 1 "
         f"is possible; for {pages:,} pages: {window_bound:g} s). "
         + (f"The {window:g} s window keeps the runs short; Kustomer's is a minute, and `x-ratelimit-limit` never "
-           "says which. A client that takes the limit as per minute (Kustomer's documented unit) allows itself "
-           f"{window / 60:.2g} of the rate the fake allows: without a reset header it then sends {share:g} requests "
-           "a minute, and it sizes anything it derives from the rate (such as how many pages to request ahead) for "
-           f"{limit * percent / 100 / 60:.2g} requests/s, with or without the header. `--rate-window 60 "
-           f"--firstsync-limit {round(limit * 60 / window)}` gives the same allowed rate in minutes" +
-           (f"; its share of a minute ({share * 60 / window:g}) then covers the {pages:,} pages, so the budget "
-            "no longer binds" if pages <= share * 60 / window else "") + ". " if window != 60 else "")
+           "says which. The connector learns a shorter window from two reset headers in a row; without the header it "
+           "keeps to its share of a sliding minute (what Kustomer counts in), which on a short window is a sixth of "
+           "the rate the fake allows: run the rows without it at a minute (`--rate-window 60 --firstsync-limit 300`, "
+           "Kustomer's smallest plan, so that the budget binds). " if window != 60 else "")
         + f"This table took {took / 60:.1f} min.\n\n" + code_text + "\n" +
         table((["catalog"] if len(sets) > 1 else []) +
               ["latency s", "reset header", "wall s", "budget min s", "wall / budget min", "goal met (goal s)",

@@ -1042,11 +1042,17 @@ class OrgBudget:
                 return self._searches[0] + self.WINDOW + margin - now, f"{len(self._searches)} searches in the last minute"
         return 0.0, ""
 
-    def _learn_window(self, gap: float) -> None:
-        """A window shorter than a minute, once two in a row agree (a gap spanning idle windows only lengthens)."""
+    @property
+    def window(self) -> float:
+        """Seconds over which the org's limit counts (a minute, unless responses showed a shorter window)."""
+        return self._window
+
+    def _learn_window(self, gap: float, exact: bool = False) -> None:
+        """A window shorter than a minute: from two reset headers in a row (`exact`), else once two refills in a row
+        agree. A gap that spans idle windows is longer, so only a shorter window is ever learned."""
         self._gaps.append(gap)
-        shortest = min(self._gaps)
-        if len(self._gaps) == 2 and max(self._gaps) <= shortest * 1.2 and 1 <= round(shortest) < self._window:
+        shortest = gap if exact else min(self._gaps)
+        if (exact or len(self._gaps) == 2 and max(self._gaps) <= shortest * 1.2) and 1 <= round(shortest) < self._window:
             self._window = float(round(shortest))
             LOGGER.info(f"Kustomer's rate limit counts over {self._window:.0f} s windows here, not a minute.")
 
@@ -1066,7 +1072,7 @@ class OrgBudget:
                 limit = remaining = None
             if reset is not None and (self._reset_at is None or reset > self._reset_at + 0.5):  # a new window
                 if self._reset_at is not None and status != 429:
-                    self._learn_window(reset - self._reset_at)
+                    self._learn_window(reset - self._reset_at, exact=True)
                 self._reset_at, self._seen_remaining = reset, None
             self._resets_given |= reset is not None and status != 429
             if limit is not None and status != 429:

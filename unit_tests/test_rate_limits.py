@@ -178,3 +178,29 @@ def test_backoff_is_exponential_with_jitter_and_bounded():
     assert 0.5 <= waits[0] <= 1 and 4 <= waits[3] <= 8 and all(w <= 60 for w in waits)
     assert len({round(backoff.backoff_time(None, 5), 6) for _ in range(20)}) > 1  # jitter
     assert backoff.backoff_time(response(429), 3) < 1  # the budget waits for the refill instead
+
+
+def test_pages_in_flight_follow_the_share_and_the_response_time(clock):
+    """Enough requests in flight to use the sync's share: its rate a second times the median response time, plus one."""
+    budget = OrgBudget(API, 50, clock=clock, sleep=clock.sleep)
+    assert budget.pages_ahead() == 1  # nothing measured yet
+    for _ in range(5):
+        sent = request()
+        budget.acquire_call(sent)
+        clock.now += 0.5
+        budget.update_from_response(sent, response(limit=600, remaining=590))
+    assert budget.pages_ahead() == math.ceil(600 * 0.5 / 60 * 0.5) + 1 == 4
+
+
+@pytest.mark.parametrize("headers", ["reset", "refills"])
+def test_a_window_shorter_than_a_minute_is_learned(clock, headers):
+    """Kustomer counts per minute; a limit that resets every 10 s (a proxy, or a test fake) is learned from two reset
+    headers in a row, or from `remaining` refilling at the same interval twice, and then paces over 10 s."""
+    budget = OrgBudget(API, 50, clock=clock, sleep=clock.sleep)
+    start = clock.now
+    for window in range(4):
+        for n in range(5):
+            clock.now = start + window * 10 + n
+            reset = start + (window + 1) * 10 if headers == "reset" else None
+            exchange(budget, response(limit=100, remaining=99 - n, reset=reset))
+    assert budget.window == 10.0
