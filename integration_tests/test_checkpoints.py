@@ -196,3 +196,20 @@ def test_without_the_audit_log_a_changing_list_warns_once(changing_org):
     assert len(run.records("customers")) == 3_000
     warned = [w for w in run.warnings() if "audit log" in w and "customers" in w]
     assert len(warned) == 1, run.warnings()
+
+
+def test_kobjects_of_every_klass_resume_klass_by_klass():
+    """The kobjects of all klasses in one stream (one partition per klass): each klass keeps its position in the
+    state, and a klass read whole is not read again."""
+    with FakeKustomer(Dataset({"kobject.order": 7_000, "kobject.subscription": 3_000, "users": 20})) as server:
+        config, catalog = setup(server, ["kobjects"])
+        first = killed_after(config, catalog, "kobjects", 8_500)
+        [position] = [m["stream"]["stream_state"] for m in first.of_type("STATE")][-1:]
+        assert position["list"]["klasses"] or position["list"]["done"], position
+        rest = cli.run("read", config, catalog, state=newest_states(first))
+        assert rest.returncode == 0 and not rest.errors()
+        ids = [r["id"] for r in first.records("kobjects")], [r["id"] for r in rest.records("kobjects")]
+        assert set(ids[0]) | set(ids[1]) == {r["id"] for r in server.dataset.all("kobjects")}
+        assert len(set(ids[0]) & set(ids[1])) <= between_states(first, "kobjects")[-1] + 100
+        done = {r["klassName"] for r in first.records("kobjects")} & set(position["list"]["done"])
+        assert not done & {r["klassName"] for r in rest.records("kobjects")}  # a klass read whole is not read again

@@ -550,6 +550,7 @@ class Windows(Retriever):
         self._markers_off: Optional[str] = None  # why markers are skipped for the rest of the sync
         self._lock = threading.Lock()
         self._pool: Optional[ThreadPoolExecutor] = None
+        self._positions: Optional[tuple[dict, set]] = None  # see positions()
         self._warned: set[str] = set()
 
     def read_records(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice] = None) -> Iterable[Any]:
@@ -599,6 +600,25 @@ class Windows(Retriever):
         field = self.cursor.cursor_field.cursor_field_key
         self.cursor.observe(Record(data={field: upto}, stream_name=self.name, associated_slice=part.to_slice()))
         self.cursor.close_partition(part)
+
+    def resumed(self) -> Any:
+        """The list position the state this sync resumes from holds (SourceKustomer's `list_resume`)."""
+        return (self.config.get("list_resume") or {}).get(self.name)
+
+    def positions(self, klass: Optional[str] = None, position: Optional[dict] = None) -> tuple[dict, list]:
+        """Per klass (a stream partitioned by klass): the positions of the klasses being read, and the klasses read
+        whole, this attempt's and the resumed one's. With `klass`, first records its position (None: read whole)."""
+        with self._lock:
+            if self._positions is None:
+                resumed = self.resumed() if isinstance(self.resumed(), Mapping) else {}
+                self._positions = (dict(resumed.get("klasses") or {}), set(resumed.get("done") or ()))
+            klasses, done = self._positions
+            if klass is not None and position is None:
+                done.add(klass)
+                klasses.pop(klass, None)
+            elif klass is not None:
+                klasses[klass] = position
+            return dict(klasses), sorted(done)
 
     def pool(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -673,13 +693,18 @@ class ListRead:
         self.windows, self.retriever, self.schema, self.slice = windows, retriever, schema, stream_slice
         self.size, self.budget = windows.page_size, OrgBudget.of(windows.config)
         self.bounds = getattr(stream_slice, "cursor_slice", None) or {}
-        self.positioned = bool(self.bounds.get("start_time")) and not getattr(stream_slice, "partition", None)
+        partition = dict(getattr(stream_slice, "partition", None) or {})
+        # A list of one klass of a stream partitioned by klass (kobjects) keeps its position under the klass's name.
+        self.klass = partition.pop("klass", None)
+        self.positioned = bool(self.bounds.get("start_time")) and not any(partition.values())  # no parent_slice either
         self.last_page: Optional[int] = None  # from `meta.totalPages`
         self.ascending, self.max_id, self.furthest = True, "", 0  # whether the ids read ascend, the largest, the page
         self.counted: set[str] = set()  # the audit log's deletes already counted
         self.most = windows.config.get("num_workers") or MOST_AHEAD
 
     def read(self) -> Iterable[Any]:
+        if self.positioned and self.klass is not None and self.klass in self.windows.positions()[1]:
+            return  # read whole by the interrupted attempt this one resumes
         page, span_from, since = self._resume()
         seen: dict[str, int] = {}  # id -> page read on, since the last verified page (and the two before it)
         count, checkpoint_at, verify_in, rewinds, stale = 0, time.monotonic(), VERIFY_PAGES, 0, 0
@@ -730,12 +755,16 @@ class ListRead:
             finally:
                 pages.close()
             page = restart
+        if self.klass is not None and self.positioned and not _refused(self.retriever):  # read whole: a resume skips it
+            yield from self._state(None, 0, 0.0)
 
     def _resume(self) -> tuple[int, int, float]:
         """The first page to read, the first not verified, and since when deletes matter."""
         now = time.time()
-        position = (self.windows.config.get("list_resume") or {}).get(self.windows.name) if self.positioned else None
-        if not isinstance(position, Mapping) or position.get("v") != 1:
+        position = self.windows.resumed() if self.positioned else None
+        if self.klass is not None and isinstance(position, Mapping):
+            position = {"v": position.get("v"), **((position.get("klasses") or {}).get(self.klass) or {})}
+        if not isinstance(position, Mapping) or position.get("v") != 1 or "page" not in position:
             return 1, 1, now
         try:
             page, span_from, since = int(position["page"]), int(position["from"]), to_utc(position["since"]).timestamp()
@@ -746,7 +775,8 @@ class ListRead:
             page = max(1, page - 1)
         elif deleted:
             page = max(1, span_from - math.ceil(deleted / self.size))
-        LOGGER.info(f"{self.windows.name}: resuming the list at page {page} (checkpointed at page {position['page']}).")
+        where = f"{self.windows.name}" + (f" (klass {self.klass})" if self.klass is not None else "")
+        LOGGER.info(f"{where}: resuming the list at page {page} (checkpointed at page {position['page']}).")
         return page, page, now
 
     def _pages(self, first: int) -> Iterable[tuple[int, Any]]:
@@ -810,13 +840,20 @@ class ListRead:
         self.counted.update(row.get("id") for row in new)  # the windows overlap by INDEX_LAG: each delete counts once
         return len(new)
 
-    def _state(self, page: int, span_from: int, since: float) -> Iterable[AirbyteMessage]:
+    def _state(self, page: Optional[int], span_from: int, since: float) -> Iterable[AirbyteMessage]:
+        """The state at this position (`page` None: the klass is read whole). The stream's cursor stays at the list's
+        start, the form in which every version reads a state too old for search as "list from here"."""
         if not self.positioned or self.windows.cursor is None:
             return
         field = self.windows.cursor.cursor_field.cursor_field_key
-        blob = {field: kustomer_timestamp(to_utc(self.bounds["start_time"])),
-                "list": {"v": 1, "page": page, "from": span_from, "end": self.bounds.get("end_time"),
-                         "since": kustomer_timestamp(datetime.fromtimestamp(since, timezone.utc))}}
+        start = {field: kustomer_timestamp(to_utc(self.bounds["start_time"]))}
+        position = {"page": page, "from": span_from, "since": kustomer_timestamp(datetime.fromtimestamp(since, timezone.utc))}
+        if self.klass is None:
+            blob = {**start, "list": {"v": 1, **position, "end": self.bounds.get("end_time")}}
+        else:  # the per-klass cursor's form, with every klass's position
+            klasses, done = self.windows.positions(self.klass, None if page is None else position)
+            blob = {"use_global_cursor": True, "state": start,
+                    "list": {"v": 1, "end": self.bounds.get("end_time"), "klasses": klasses, "done": done}}
         yield AirbyteMessage(type=Type.STATE, state=AirbyteStateMessage(type=AirbyteStateType.STREAM, stream=AirbyteStreamState(
             stream_descriptor=StreamDescriptor(name=self.windows.name), stream_state=AirbyteStateBlob(blob))))
 
