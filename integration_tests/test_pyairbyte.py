@@ -48,7 +48,8 @@ KLASSES = [key.removeprefix("kobject.") for key in DEFAULT_SIZES if key.startswi
 ALL_STREAMS = {
     "customers", "conversations", "messages", "notes", "users", "teams", "tags", "brands", "shortcuts", "companies",
     "klasses", "kobjects", "queues", "satisfaction_surveys", "satisfaction_responses", "conversation_times",
-    "audit_logs", "deletions", *map(klass_stream, KLASSES),
+    "audit_logs", "deletions", "conversation_events", "conversation_forwards", "business_schedules",
+    *map(klass_stream, KLASSES),
 }
 INCREMENTAL = ["customers", "conversations"]  # streams the second read checks record by record
 
