@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 from integration_tests.cli import stamps
 from source_kustomer.components import kustomer_timestamp
 
-LISTS = {"queues": "routing/queues", "satisfaction_surveys": "satisfaction"}  # stream -> Dataset list name
+LISTS = {"queues": "routing/queues", "satisfaction_surveys": "satisfaction",  # stream -> Dataset list name
+         "business_schedules": "schedules"}
 AUDIT_LOG_DAYS = 400  # how far back audit_logs and deletions read (manifest: audit_log_stream)
 DELETED_TYPES = {"conversation", "customer", "message"}  # what the deletions stream asks the audit log for
 
@@ -38,6 +39,10 @@ def expected_ids(dataset, stream: str) -> list[str]:
         return [c["id"] for c in dataset.all("conversations") if (c["attributes"].get("satisfactionLevel") or {}).get("status")]
     if stream == "conversation_times":
         return [t["id"] for c in dataset.all("conversations") for t in dataset.conversation_times(c)]
+    if stream == "conversation_events":
+        return [e["id"] for c in dataset.all("conversations") for e in dataset.conversation_events(c)]
+    if stream == "conversation_forwards":
+        return [f["id"] for c in dataset.all("conversations") for f in dataset.conversation_forwards(c)]
     if stream in ("audit_logs", "deletions"):
         now = datetime.now(timezone.utc)
         since = kustomer_timestamp(now - timedelta(days=AUDIT_LOG_DAYS))

@@ -20,6 +20,9 @@ sorts by the first `sort` key then id, hides deleted records unless `includeDele
 the two years before the server's clock, and refuses pages past `search_page_cap`. `or` and `not` are accepted but
 not evaluated: they never narrow the result.
 
+Each conversation's times, events and forwards (`GET /v1/conversations/<id>/times`, `/events`, `/forwards`) are derived
+from it, deterministically; an update of the conversation (touch) publishes a new event, add_forward adds a forward.
+
 Tests change the data between syncs with Dataset.touch / create / delete; the server's clock (`FakeKustomer(now=...)`)
 is also the default time those stamp.
 
@@ -41,6 +44,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import functools
+import hashlib
 import json
 import math
 import random
@@ -64,13 +68,15 @@ DEFAULT_SIZES: dict[str, int] = {
     "customers": 250, "companies": 120, "conversations": 300, "messages": 650, "notes": 180, "users": 520,
     "teams": 15, "tags": 140, "brands": 3, "shortcuts": 110, "routing/queues": 4, "satisfaction": 2, "audit-logs": 120,
     "kobject.order": 230, "kobject.subscription": 40, "kobject.return-request": 0,
+    "schedules": 3,
 }
-UNSCALED = {"teams", "brands", "routing/queues", "satisfaction"}  # configuration-like streams keep their size under --scale
+UNSCALED = {"teams", "brands", "routing/queues", "satisfaction", "schedules"}  # configuration-like streams keep their size under --scale
 
 STREAM_TYPES = {  # list endpoint (URL plural) -> JSON:API type
     "customers": "customer", "conversations": "conversation", "messages": "message", "notes": "note",
     "users": "user", "teams": "team", "tags": "tag", "brands": "brand", "shortcuts": "shortcut",
     "companies": "company", "klasses": "klass", "routing/queues": "queue", "satisfaction": "satisfaction",
+    "schedules": "schedule",
 }
 PLURALS = {t: s for s, t in STREAM_TYPES.items()} | {"org": "orgs"}
 # Custom attributes (GET /v1/metadata/<resource>): name -> metadata `type`. The records' `custom` keys follow these;
@@ -159,7 +165,8 @@ def scaled_sizes(scale: float) -> dict[str, int]:
 
 FAULT_KINDS = ("500", "502", "503", "reset", "truncated", "html")
 # What forbidden / missing / bad_param / off_host_next / redirect name.
-LIST_NAMES = (*STREAM_TYPES, "kobjects", "search", "metadata", "audit-logs", "conversation-times")
+LIST_NAMES = (*STREAM_TYPES, "kobjects", "search", "metadata", "audit-logs", "conversation-times",
+              "conversation-events", "conversation-forwards")
 SEARCH_PATHS = ("/v1/customers/search", "/v1/customers/archive/search")
 ELSEWHERE = "http://evil.example.invalid:9"  # .invalid never resolves, and nothing listens on port 9 (discard)
 DEFAULT_RATE_LIMIT = 1000  # the headers' limit when none is enforced (Kustomer Enterprise: 1,000 per 60 s)
@@ -286,6 +293,8 @@ def list_name(method: str, path: str) -> str | None:
         return m[1]
     if re.fullmatch(r"/v1/conversations/[0-9a-f]{24}/times", path):
         return "conversation-times"
+    if m := re.fullmatch(r"/v1/conversations/[0-9a-f]{24}/(events|forwards)", path):
+        return f"conversation-{m[1]}"
     return "kobjects" if re.fullmatch(r"/v1/klasses/[^/]+(?:/[0-9a-f]{24})?", path) else None
 
 
@@ -344,6 +353,7 @@ class Dataset:
         self._machine, self._families = random.Random(seed).getrandbits(32) << 8, 0
         self.resources: dict[str, list[dict]] = {}
         self.kobjects: dict[str, list[dict]] = {}
+        self.added_forwards: dict[str, list[dict]] = {}  # conversation id -> forwards made by add_forward()
         self.user_ids: list[str] = []
         self._build()
 
@@ -448,6 +458,86 @@ class Dataset:
                           "relationships": {"org": rel("org", self.org_id), "conversation": rel("conversation", conversation["id"]),
                                             "customer": rels["customer"], "createdBy": rel("user", rng.choice(self.user_ids))}})
         return times
+
+    def conversation_events(self, conversation: dict) -> list[dict]:
+        """GET /v1/conversations/<id>/events: its `customer_event`s as Kustomer's example shows them. The create event,
+        and, if the conversation was updated since, an update event published at its `updatedAt` (touch() makes a new
+        one, with a new id). As in that example, every event carries the conversation's `createdAt`; `publishedAt` is
+        the event's own time."""
+        attrs, rels = conversation["attributes"], conversation["relationships"]
+        rng = random.Random(f"{self.seed}/events/{conversation['id']}")
+        user = rel("user", rng.choice(self.user_ids))
+        customer = rels["customer"]["data"]["id"]
+        events = [("create", attrs["createdAt"], None)]
+        if attrs["updatedAt"] > attrs["createdAt"]:
+            before = rng.choice(["open", "snoozed"]) if attrs["status"] == "done" else "open"
+            events.append(("update", attrs["updatedAt"], {
+                "attributes": {"updatedAt": {"op": "replace", "before": attrs["createdAt"], "after": attrs["updatedAt"]},
+                               "status": {"op": "replace", "before": before, "after": attrs["status"]}},
+                "relationships": {}}))
+        served = []
+        for verb, at, changes in events:
+            id_ = self._derived_id(at, f"{conversation['id']}/event/{verb}/{at}")
+            served.append({
+                "type": "customer_event", "id": id_,
+                "attributes": {"name": f"kustomer.conversation.{verb}", "type": "conversation", "publishedAt": at,
+                               "createdAt": attrs["createdAt"], "updatedAt": at, "modifiedAt": at,
+                               **({"changes": changes} if changes else {}), "location": None, "meta": None},
+                "relationships": {"org": rel("org", self.org_id), "createdBy": user, "modifiedBy": user,
+                                  "customer": rels["customer"], "conversation": rel("conversation", conversation["id"])},
+                "links": {"self": f"/v1/customers/{customer}/events/{id_}"}})
+        return served
+
+    def conversation_forwards(self, conversation: dict) -> list[dict]:
+        """GET /v1/conversations/<id>/forwards: about one conversation in five was forwarded by email, a few twice,
+        plus what add_forward() made. Some name no conversation, as in Kustomer's example."""
+        rng = random.Random(f"{self.seed}/forwards/{conversation['id']}")
+        count = 0 if rng.random() < 0.8 else rng.choice([1, 1, 1, 2])
+        start = parse_stamp(conversation["attributes"]["createdAt"]) // 1000
+        forwards = []
+        for n in range(count):
+            created = start + rng.randrange(60_000, 86400_000)
+            forwards.append(self._forward(conversation, rng, n, iso(created), iso(created + rng.randrange(3600_000))))
+        return forwards + list(self.added_forwards.get(conversation["id"], []))
+
+    def add_forward(self, conversation_id: str, at: str | datetime | None = None) -> dict:
+        """A forward of the conversation made at `at` (default: now). It leaves the conversation's updatedAt alone:
+        touch() the conversation too for a sync to find it (later syncs read the conversations that changed)."""
+        with self.lock:
+            [(_, conversation)] = self._lookup("conversations", [conversation_id])
+            added = self.added_forwards.setdefault(conversation_id, [])
+            stamp = self._stamp(at)
+            rng = random.Random(f"{self.seed}/forwards/{conversation_id}/added/{len(added)}")
+            added.append(self._forward(conversation, rng, 100 + len(added), stamp, stamp))
+            self.version += 1
+            return added[-1]
+
+    def _forward(self, conversation: dict, rng: random.Random, n: int, created: str, updated: str) -> dict:
+        rels = conversation["relationships"]
+        id_ = self._derived_id(created, f"{conversation['id']}/forward/{n}")
+        status = rng.choice(["sent", "sent", "draft", "failed"])
+        body = f"Forwarding this conversation about your {rng.choice(WORDS)}."
+        relationships = {"org": rel("org", self.org_id), "customer": rels["customer"],
+                         "createdBy": rel("user", rng.choice(self.user_ids)),
+                         "modifiedBy": rel("user", rng.choice(self.user_ids))}
+        if rng.random() < 0.7:  # Kustomer's third example names no conversation
+            relationships["conversation"] = rel("conversation", conversation["id"])
+        return {"id": id_, "type": "forward",
+                "attributes": {"app": rng.choice(["postmark", "gmail"]), "channel": "email",
+                               "from": {"name": "Support", "email": "support@acme.example"},
+                               "to": [{"name": "Billing", "email": "billing@acme.example"}],
+                               "subject": conversation["attributes"]["name"], "body": body,
+                               "payload": {"draftJs": {"blocks": [{"data": {}, "entityRanges": [], "inlineStyleRanges": [],
+                                                                   "depth": 0, "type": "unstyled", "text": body,
+                                                                   "key": f"{rng.getrandbits(20):05x}"}],
+                                                       "entityMap": {}}},
+                               "status": status, "createdAt": created, "updatedAt": updated, "modifiedAt": updated},
+                "relationships": relationships}
+
+    @staticmethod
+    def _derived_id(stamp: str, key: str) -> str:
+        """An ObjectId-like id for a record derived from another: `stamp`'s second, then 16 hex digits of `key`."""
+        return f"{parse_stamp(stamp) // 1_000_000:08x}{hashlib.sha1(key.encode()).hexdigest()[:16]}"
 
     def _log_event(self, type_: str, id_: str, verb: str, stamp: str, changes: dict | None = None) -> None:
         """One audit-log entry (newest last): Kustomer's `kustomer.<type>.<verb>` events."""
@@ -631,6 +721,13 @@ class Dataset:
                 self._log_event(record["type"], record["id"], "update", record["attributes"]["updatedAt"],
                                 {"attributes": {"rev": {"op": "replace", "before": 1, "after": 2}}})
         self.audit_logs.sort(key=lambda e: (e["attributes"]["createdAt"], e["id"]))
+        # Business schedules (GET /v1/schedules): Kustomer's example, weekday hours as [start, end] minutes from midnight.
+        res["schedules"] = self._make("schedules", lambda rng, i, id_: ({
+            "name": ["Business hours", "Weekend support", "Holiday cover"][i % 3] + (f" {i // 3 + 1}" if i >= 3 else ""),
+            "hours": {str(day): (None if (day in (0, 6)) != (i % 3 == 1) else [[rng.choice([420, 480, 540]), rng.choice([960, 1020, 1080])]])
+                      for day in range(7)},
+            "timezone": rng.choice(["America/New_York", "Europe/Paris", "Asia/Kolkata"]), "default": i == 0},
+            self._audit(rng, 1.0)))
         self.auth_token = {"type": "auth_token", "id": self.token_id,
                            "attributes": {"name": "Airbyte", "lastTokenChars": API_KEY[-4:],
                                           "roles": self.machine_user["attributes"]["roles"],
@@ -859,6 +956,8 @@ class FakeKustomer:
             ("GET", r"/v1/klasses/([^/]+)", lambda q, k, body: self._list(q, f"/v1/klasses/{k}", ds.kobjects.get(k), k)),
             ("GET", r"/v1/klasses/([^/]+)/([0-9a-f]{24})", lambda q, k, id_, body: self._find(ds.kobjects.get(k), id_)),
             ("GET", r"/v1/conversations/([0-9a-f]{24})/times", lambda q, id_, body: self._times(q, id_)),
+            ("GET", r"/v1/conversations/([0-9a-f]{24})/(events|forwards)",
+             lambda q, id_, kind, body: self._of_conversation(q, id_, kind)),
             ("GET", r"/v1/metadata/(customer|conversation|message|company|kobject\.[^/]+)",
              lambda q, resource, body: (200, {"data": found}) if (found := ds.metadata(resource))
              else (404, NOT_FOUND)),
@@ -1033,7 +1132,8 @@ class FakeKustomer:
             return 401, UNAUTHORIZED  # "401 ... the result of a missing role, invalid auth token, or billing feature"
         if name in faults.forbidden:
             role = {"search": "search.create", "metadata": "metadata.read", "audit-logs": "audit_logs.read",
-                    "conversation-times": "conversation.read"}.get(name) or f"{STREAM_TYPES.get(name, 'kobject')}.read"
+                    "conversation-times": "conversation.read", "conversation-events": "event.read",
+                    "conversation-forwards": "draft.read"}.get(name) or f"{STREAM_TYPES.get(name, 'kobject')}.read"
             return 403, error_body(403, "forbidden", "Forbidden", f"Missing role org.permission.{role}")
         if name in faults.missing:
             return 404, NOT_FOUND
@@ -1095,6 +1195,14 @@ class FakeKustomer:
             return 404, NOT_FOUND
         path = f"/v1/conversations/{id_}/times"
         return self._list(query, path, self.dataset.conversation_times(conversation), "conversation-times")
+
+    def _of_conversation(self, query: dict[str, str], id_: str, kind: str):
+        """GET /v1/conversations/<id>/events or /forwards: 404 once the conversation is gone, like its times."""
+        conversation = next((c for c in self.dataset.resources["conversations"] if c["id"] == id_), None)
+        if conversation is None:
+            return 404, NOT_FOUND
+        made = self.dataset.conversation_events if kind == "events" else self.dataset.conversation_forwards
+        return self._list(query, f"/v1/conversations/{id_}/{kind}", made(conversation), f"conversation-{kind}")
 
     def _audit_logs(self, query: dict[str, str]):
         """Newest first, `count` (default 100, at most 1,000) per page; `links.next` asks for those `before` the

@@ -10,7 +10,7 @@ from airbyte_cdk.sources.declarative.concurrent_declarative_source import Concur
 from airbyte_cdk.test.entrypoint_wrapper import discover, read
 
 from integration_tests import cli
-from integration_tests.fake_kustomer import API_KEY, Dataset, FakeKustomer
+from integration_tests.fake_kustomer import API_KEY, Dataset, FakeKustomer, Faults
 from source_kustomer import components  # noqa: F401  (what the manifest's class_names name)
 from source_kustomer.components import OrgBudget
 
@@ -33,7 +33,9 @@ SMALL = {"customers": 150, "conversations": 100, "messages": 200, "notes": 50, "
 
 
 def test_the_bare_manifest_discovers_and_reads_what_the_command_does():
-    with FakeKustomer(Dataset(SMALL)) as server:
+    # Two full reads in a row, a request per conversation for its times, events and forwards: a limit they never
+    # reach keeps the second from waiting out the budget.
+    with FakeKustomer(Dataset(SMALL), faults=Faults(rate_limit=10**6)) as server:
         compare({"organization": "acme", "api_key": API_KEY, "base_url": server.url})
 
 

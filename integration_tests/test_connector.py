@@ -8,9 +8,10 @@ from integration_tests.fake_kustomer import WRONG_REGION_KEY
 
 STREAMS = {  # one GET list each, read whole
     "customers", "conversations", "messages", "notes", "users", "teams", "tags", "brands", "shortcuts",
-    "companies", "klasses", "kobjects", "queues", "satisfaction_surveys",
+    "companies", "klasses", "kobjects", "queues", "satisfaction_surveys", "business_schedules",
 }
-DERIVED = {"satisfaction_responses", "conversation_times", "audit_logs", "deletions"}  # see test_custom_data.py
+DERIVED = {"satisfaction_responses", "conversation_times", "audit_logs", "deletions",  # see test_custom_data.py
+           "conversation_events", "conversation_forwards"}  # and test_conversation_activity.py
 TYPED = {"customers", "conversations", "messages", "companies"}  # read their custom-attribute metadata too
 
 
@@ -92,7 +93,8 @@ def test_bad_config_stops_other_commands_with_a_config_error_and_no_traceback(co
 
 def test_discover_offers_every_stream_with_a_schema_and_id_key(fake, catalog):
     assert {stream["name"] for stream in catalog["streams"]} == STREAMS | DERIVED | klass_streams(fake.dataset).keys()
-    cursors = {"audit_logs": "createdAt", "deletions": "createdAt", "conversation_times": "conversationUpdatedAt"}
+    cursors = {"audit_logs": "createdAt", "deletions": "createdAt", "conversation_times": "conversationUpdatedAt",
+               "conversation_events": "publishedAt"}
     for stream in catalog["streams"]:
         schema = stream["json_schema"]
         assert stream["source_defined_primary_key"] == [["id"]]

@@ -11,8 +11,9 @@ from integration_tests.fake_kustomer import API_KEY, Dataset, FakeKustomer, Faul
 SMALL = {"customers": 300, "conversations": 200, "messages": 300, "users": 40, "tags": 60, "shortcuts": 30}
 
 
-# Left out of "every stream" here: one request per conversation, or per 30-day window (test_custom_data.py has them).
-MANY_REQUESTS = {"conversation_times", "audit_logs", "deletions"}
+# Left out of "every stream" here: one request per conversation, or per 30-day window (test_custom_data.py and
+# test_conversation_activity.py have them).
+MANY_REQUESTS = {"conversation_times", "conversation_events", "conversation_forwards", "audit_logs", "deletions"}
 
 
 def read(server, streams=None, incremental=False, **config):

@@ -18,9 +18,16 @@ def org(scale: int) -> FakeKustomer:
     return FakeKustomer(Dataset({name: DEFAULT_SIZES[name] * scale for name in DATA}), faults=Faults(rate_limit=10**6))
 
 
+# Also read once per conversation, like conversation_times, which stands for them here: at ten times the data their
+# first syncs alone would make 6,000 requests. test_conversation_activity.py tests their idle syncs.
+LEFT_OUT = {"conversation_events", "conversation_forwards"}
+
+
 def first_sync(server):
     config = {"organization": "acme", "api_key": API_KEY, "base_url": server.url}
-    catalog = cli.configured_catalog(cli.run("discover", config).of_type("CATALOG")[0], incremental=True)
+    discovered = cli.run("discover", config).of_type("CATALOG")[0]
+    catalog = cli.configured_catalog(discovered, [s["name"] for s in discovered["streams"] if s["name"] not in LEFT_OUT],
+                                     incremental=True)
     first = cli.run("read", config, catalog)
     assert first.returncode == 0 and not first.errors()
     return config, catalog, first

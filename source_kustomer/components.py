@@ -5,6 +5,7 @@ handling that tells a missing role from a refused key."""
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import logging
 import math
@@ -29,6 +30,7 @@ from airbyte_cdk.models import (
 from airbyte_cdk.sources.declarative.auth.declarative_authenticator import DeclarativeAuthenticator
 from airbyte_cdk.sources.declarative.extractors.record_extractor import RecordExtractor
 from airbyte_cdk.sources.declarative.extractors.record_filter import RecordFilter
+from airbyte_cdk.sources.declarative.partition_routers.substream_partition_router import SubstreamPartitionRouter
 from airbyte_cdk.sources.declarative.requesters.error_handlers import DefaultErrorHandler
 from airbyte_cdk.sources.declarative.requesters.paginators.strategies.pagination_strategy import PaginationStrategy
 from airbyte_cdk.sources.declarative.retrievers.retriever import Retriever
@@ -1145,3 +1147,47 @@ class Backoff(BackoffStrategy):
         if getattr(response_or_exception, "status_code", None) == 429:
             return 0.1
         return min(60.0, 2.0 ** max(attempt_count - 1, 0)) * random.uniform(0.5, 1.0)
+
+
+# ---- Substreams with a role of their own (conversation events and forwards) ----------------------------------------
+
+
+@dataclass
+class StoppableSubstream(SubstreamPartitionRouter):
+    """A SubstreamPartitionRouter that its stream can stop (SkipWhenRefused): no more parent records are read, and the
+    parent state it reports is the one it started with, so the stream's state stays where it was."""
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        super().__post_init__(parameters)
+        self._stopped = False
+        self._initial = copy.deepcopy(super().get_stream_state())  # the parents' states the sync was given
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    def stream_slices(self) -> Iterable[StreamSlice]:
+        for stream_slice in super().stream_slices():
+            if self._stopped:
+                return
+            yield stream_slice
+
+    def get_stream_state(self) -> Optional[Mapping[str, Any]]:
+        return copy.deepcopy(self._initial) if self._stopped else super().get_stream_state()
+
+
+@dataclass
+class SkipWhenRefused(Windows):
+    """Windows for a substream whose requests need a role of their own besides its parent's (conversation events:
+    event.read, forwards: draft.read). Once Kustomer refuses one of them (401/403: KustomerErrors warns once), the
+    stream's other partitions are skipped without a request and its parent is read no further (`partition_router`, a
+    StoppableSubstream, which the CDK's factory passes), so the stream keeps the state it started with: granted the
+    role, the next sync reads what this one could not. Otherwise a refused stream would make one refused request per
+    conversation, out of the org's budget."""
+
+    partition_router: Optional[Any] = None
+
+    def read_records(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice] = None) -> Iterable[Any]:
+        if not _refused(self.records):
+            yield from super().read_records(records_schema, stream_slice)
+        if _refused(self.records) and isinstance(self.partition_router, StoppableSubstream):
+            self.partition_router.stop()

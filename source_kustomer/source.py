@@ -178,7 +178,7 @@ class SourceKustomer(ConcurrentDeclarativeSource):
 
 # The archived connector's streams, all of them ours under the same names, with the same cursor (`updatedAt`).
 SINGER_STREAMS = {"conversations", "customers", "kobjects", "messages", "notes", "shortcuts", "tags", "teams", "users"}
-CURSORS = ("updatedAt", "createdAt", "conversationUpdatedAt")  # the manifest's cursor fields
+CURSORS = ("updatedAt", "createdAt", "conversationUpdatedAt", "publishedAt")  # the manifest's cursor fields
 
 
 def _delegated(manifest: Mapping[str, Any]) -> Callable[[str], bool]:

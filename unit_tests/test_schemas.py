@@ -28,6 +28,8 @@ STREAM_OF = {
     "audit_logs_list.doc.json": "audit_logs",
     "brands_list.doc.json": "brands",
     "companies_list.doc.json": "companies",
+    "conversation_events_list.doc.json": "conversation_events",
+    "conversation_forwards_list.doc.json": "conversation_forwards",
     "conversation_get.doc.json": "conversations",
     "conversations_list.doc.json": "conversations",
     "customer_conversations_list.doc.json": "conversations",
@@ -51,6 +53,7 @@ STREAM_OF = {
     "kobjects_list_orders_2017.live.json": "kobjects",
     "klasses_list.doc.json": "klasses",
     "satisfaction_list.doc.json": "satisfaction_surveys",
+    "schedules_list.doc.json": "business_schedules",
 }
 
 # Mistakes in Kustomer's hand-written examples (never in recordings), corrected in memory before checking.
@@ -62,6 +65,8 @@ RENAMED_KEYS = {"companies_list.doc.json": {"extenalId": "externalId"}}  # Kusto
 ADDED_FIELDS = {
     "kobjects": lambda record: {"klassName": record["type"].split(".", 1)[1]},
     "conversation_times": lambda record: {"conversationUpdatedAt": "2020-06-01T12:00:00.000Z"},
+    # the conversation a forward was read from, where it names none
+    "conversation_forwards": lambda record: {"conversationId": record.get("conversationId") or "58210c3db0f09110006b7953"},
 }
 
 OTHER_ATTRIBUTES = {
