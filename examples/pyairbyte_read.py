@@ -1,10 +1,11 @@
 """Read Kustomer with PyAirbyte into its local DuckDB cache; print rows per stream and the first customers.
 
 PyAirbyte and the connector live in separate virtualenvs: PyAirbyte from integration_tests/pyairbyte_requirements.txt
-(Python 3.10-3.12; `pytest -m pyairbyte` makes .pyairbyte-venv/), the connector from `make install` (.venv/).
+(Python 3.10-3.12; `pytest -m pyairbyte` makes ~/.cache/source-kustomer/pyairbyte-venv/), the connector from
+`make install` (.venv/).
 
-    KUSTOMER_ORG=acme KUSTOMER_API_KEY=... .pyairbyte-venv/bin/python examples/pyairbyte_read.py
-    .pyairbyte-venv/bin/python examples/pyairbyte_read.py --demo     # a fake org on 127.0.0.1
+    KUSTOMER_ORG=acme KUSTOMER_API_KEY=... ~/.cache/source-kustomer/pyairbyte-venv/bin/python examples/pyairbyte_read.py
+    ~/.cache/source-kustomer/pyairbyte-venv/bin/python examples/pyairbyte_read.py --demo     # a fake org on 127.0.0.1
 
 SOURCE_KUSTOMER names the connector command (default: .venv/bin/source-kustomer, else source-kustomer on PATH).
 The cache is ./.cache (AIRBYTE_CACHE_ROOT moves it): later runs read only what changed. --demo uses a temporary one.

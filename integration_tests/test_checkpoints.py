@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from integration_tests import cli
+from integration_tests import cli, expected
 from integration_tests.fake_kustomer import API_KEY, Dataset, FakeKustomer, Faults
 from source_kustomer.components import CHECKPOINT_RECORDS
 
@@ -213,3 +213,27 @@ def test_kobjects_of_every_klass_resume_klass_by_klass():
         assert len(set(ids[0]) & set(ids[1])) <= between_states(first, "kobjects")[-1] + 100
         done = {r["klassName"] for r in first.records("kobjects")} & set(position["list"]["done"])
         assert not done & {r["klassName"] for r in rest.records("kobjects")}  # a klass read whole is not read again
+
+
+def test_a_per_conversation_stream_resumes_from_the_conversations_list_position_its_state_holds():
+    """3,000 conversations, about 5,500 events, one request per conversation. The events' state holds the position in
+    the conversations' list up to which every conversation's events are read: killed past the first checkpoint, the
+    sync resumes there, and reads again only what came after that state."""
+    with FakeKustomer(Dataset({"conversations": 3_000, "users": 20}), faults=Faults(rate_limit=10**6)) as server:
+        config, catalog = setup(server, ["conversation_events"])
+        first = killed_after(config, catalog, "conversation_events", CHECKPOINT_RECORDS + 300)
+        assert max(between_states(first, "conversation_events")) <= CHECKPOINT_RECORDS + 100  # + what workers read meanwhile
+        parent = first.of_type("STATE")[-1]["stream"]["stream_state"]["parent_state"]["conversations"]
+        assert parent["list"]["page"] > 10, parent  # a position well into the list, which the list's state does not have
+        server.requests_log[:] = []
+        rest = cli.run("read", config, catalog, state=newest_states(first))
+        assert rest.returncode == 0 and not rest.errors()
+        conversations = [c["id"] for c in server.dataset.all("conversations")]
+        asked = [e["path"].split("/")[3] for e in server.requests_log if e["path"].endswith("/events")]
+        assert set(asked) <= set(conversations[(parent["list"]["page"] - 1) * 100:])  # from the position
+        ids = [r["id"] for r in first.records("conversation_events")], [r["id"] for r in rest.records("conversation_events")]
+        assert set(ids[0]) | set(ids[1]) == set(expected.expected_ids(server.dataset, "conversation_events"))
+        assert len(set(ids[0]) & set(ids[1])) <= between_states(first, "conversation_events")[-1] + 2 * 100 * 4
+        # The resumed list keeps the first attempt's end: the next sync searches the conversations from there.
+        final = rest.final_states()[0]["stream"]["stream_state"]
+        assert final["parent_state"]["conversations"]["updatedAt"][:19] == parent["list"]["end"][:19]

@@ -2,6 +2,8 @@
 (one request per conversation; later syncs ask only for the conversations that changed and pass on only new rows),
 business schedules, and what a key without their roles, or an org without them, gets."""
 
+from datetime import datetime, timezone
+
 import pytest
 
 from integration_tests import cli, expected
@@ -151,3 +153,18 @@ def test_refused_or_missing_each_is_skipped_with_one_warning_the_others_sync_and
         server.faults = Faults(forbidden={"schedules"}, refusal_status=403)
         [check] = cli.run("check", config).of_type("CONNECTION_STATUS")
         assert check["status"] == "SUCCEEDED" and "business_schedules (role org.permission.schedule.read)" in check["message"]
+
+
+def test_a_conversations_list_interrupted_mid_way_does_not_move_the_substreams_own_reading(setup):
+    """The conversations stream's state holds a list position (an interrupted first sync); events and times have no
+    state of their own. They read the conversations' list for themselves, from its first page: a position is kept by
+    the stream whose state holds it."""
+    with FakeKustomer(Dataset({"conversations": 250, "users": 5}), faults=Faults(rate_limit=10**6)) as server:
+        config, catalog = setup(server, ["conversations", "conversation_events", "conversation_times"])
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        position = {"updatedAt": "2000-01-01T00:00:00.000Z", "list": {"v": 1, "page": 3, "from": 3, "since": now, "end": now}}
+        state = [{"type": "STREAM", "stream": {"stream_descriptor": {"name": "conversations"}, "stream_state": position}}]
+        run = read(server, config, catalog, state=state)
+        assert len(run.records("conversations")) < 100  # from its position, the list's third page
+        for stream in ("conversation_events", "conversation_times"):
+            assert sorted(r["id"] for r in run.records(stream)) == sorted(expected.expected_ids(server.dataset, stream)), stream

@@ -181,6 +181,7 @@ def test_reference_tables_pass_on_only_changed_rows_in_incremental_mode(org):
     assert not search_requests(org)  # they have no search context: the list is read, the rows filtered
 
 
+@pytest.mark.once
 def test_repeated_incremental_syncs_keep_a_deduplicated_destination_identical_to_kustomer():
     """The issue's definition of done: 100,000 customers with bursts of ties, random changes between syncs, soft
     and hard deletes. Each later sync reads 12,000 changes, past this fake's cap of 20 pages of 500 per query."""

@@ -2,8 +2,8 @@
 reads again incrementally with the state it kept in that cache.
 
 PyAirbyte is large (~780 MB) and pins its own dependencies, so it lives in a virtualenv of its own: made on first use
-at `.pyairbyte-venv/` in the repository (PYAIRBYTE_VENV moves it) from `pyairbyte_requirements.txt`, rebuilt when that
-file changes, reused otherwise. pip, at that setup, is the only network access. The reads run a small driver script
+in the user's cache, `~/.cache/source-kustomer/pyairbyte-venv/` (XDG_CACHE_HOME; PYAIRBYTE_VENV moves it), from
+`pyairbyte_requirements.txt`, rebuilt when that file changes, reused otherwise: by every checkout on the machine. pip, at that setup, is the only network access. The reads run a small driver script
 in that virtualenv, offline (AIRBYTE_OFFLINE_MODE, DO_NOT_TRACK, a dead proxy for anything but 127.0.0.1), against a
 fake Kustomer API of the test's own, with every PyAirbyte file (cache, logs, temp) under pytest's tmp_path.
 
@@ -35,11 +35,11 @@ from integration_tests import cli
 from integration_tests.expected import expected_ids, klass_stream
 from integration_tests.fake_kustomer import API_KEY, DEFAULT_SIZES, Dataset, FakeKustomer, Faults
 
-pytestmark = pytest.mark.pyairbyte
+pytestmark = [pytest.mark.pyairbyte, pytest.mark.once]
 
-REPO = Path(__file__).resolve().parents[1]
 REQUIREMENTS = Path(__file__).with_name("pyairbyte_requirements.txt")
-VENV = Path(os.environ.get("PYAIRBYTE_VENV") or REPO / ".pyairbyte-venv")
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+VENV = Path(os.environ.get("PYAIRBYTE_VENV") or CACHE / "source-kustomer" / "pyairbyte-venv")
 PYTHONS = ((3, 10), (3, 13))  # airbyte 0.71.3: Requires-Python >=3.10,<3.13
 PIN = " ".join(line for line in REQUIREMENTS.read_text().splitlines() if line.strip() and not line.startswith("#"))
 # The connector installed next to this interpreter (else the one on PATH), as the other integration tests run it.

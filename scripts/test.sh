@@ -9,7 +9,8 @@
 # Each run's fake Kustomer API gets a port of its own (KUSTOMER_FAKE_PORT: 48585, 48586, ...). Output is streamed
 # with a [X.Y] prefix and kept whole in build/test-logs/pytest-X.Y.log; the summary at the end has one line per
 # version. Exit status non-zero when a run or the image test fails, or no version was found. PYTEST_ARGS (words) are
-# passed to every pytest run, e.g. PYTEST_ARGS="-x unit_tests".
+# passed to every pytest run, e.g. PYTEST_ARGS="-x unit_tests". Tests marked `once` (long, and about the connector's
+# behaviour rather than the Python it runs on) run on the first version found only; the summary says so.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,8 +41,8 @@ find_python() {  # find_python X.Y: the path of a working Python X.Y, or nothing
     done
 }
 
-run_one() {  # run_one X.Y PYTHON VENV PORT: install the virtualenv, then pytest
-    local v=$1 python=$2 venv=$3 port=$4 got
+run_one() {  # run_one X.Y PYTHON VENV PORT MARKERS: install the virtualenv, then pytest the tests MARKERS selects
+    local v=$1 python=$2 venv=$3 port=$4 markers=$5 got
     echo "python $v: $python, virtualenv $venv, fake Kustomer API on port $port"
     # One install at a time: `pip install -e .` writes source_kustomer.egg-info into the checkout.
     $LOCK "$MAKE" --no-print-directory install VENV="$venv" PYTHON="$python" || return
@@ -51,7 +52,7 @@ run_one() {  # run_one X.Y PYTHON VENV PORT: install the virtualenv, then pytest
         return 1
     fi
     # shellcheck disable=SC2086  # PYTEST_ARGS: words
-    KUSTOMER_FAKE_PORT=$port "$venv/bin/python" -m pytest ${PYTEST_ARGS:-}
+    KUSTOMER_FAKE_PORT=$port "$venv/bin/python" -m pytest -m "$markers" ${PYTEST_ARGS:-}
 }
 
 default_version=$(version_of "$PYTHON" || true)
@@ -66,7 +67,9 @@ for v in "$@"; do
     if [ "$v" = "$default_version" ]; then venv=$VENV; else venv=.venv-$v; fi
     log=$LOGS/pytest-$v.log
     rm -f "$log" "$log.rc"
-    (run_one "$v" "$python" "$venv" "$port" 2>&1 | tee "$log" | sed -u "s/^/[$v] /"
+    markers="not image_tests"  # pyproject's default
+    if [ "${#versions[@]}" -gt 0 ]; then markers="not image_tests and not once"; fi
+    (run_one "$v" "$python" "$venv" "$port" "$markers" 2>&1 | tee "$log" | sed -u "s/^/[$v] /"
      echo "${PIPESTATUS[0]}" >"$log.rc") &
     versions+=("$v")
     port=$((port + 1))
@@ -94,7 +97,9 @@ for v in "${versions[@]}"; do
     skipped=$(count skipped)
     if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi  # a run that failed before or outside its tests
     [ "$rc" -eq 0 ] || status=1
-    echo "python$v: $passed passed, $failed failed, $skipped skipped (pytest exit $rc)"
+    once=""
+    if [ "$v" != "${versions[0]}" ]; then once=", tests marked once ran on python${versions[0]} only"; fi
+    echo "python$v: $passed passed, $failed failed, $skipped skipped (pytest exit $rc$once)"
 done
 tail -n 1 "$LOGS/image.log"
 exit "$status"

@@ -57,6 +57,10 @@ INDEX_LAG = 60  # seconds search may trail writes by; the sync leaves them for t
 ORG_EXAMPLE = "e.g. `acme` for https://acme.kustomerapp.com"
 # A stream's state at least this often (the platform and destinations commit on states), in records and seconds.
 CHECKPOINT_RECORDS, CHECKPOINT_SECONDS = 5_000, 120.0
+# The Substream reading its parent stream in this thread, if any: the parent's list reports its position to it. A
+# parent is read inside the child's partition router (SubstreamPartitionRouter.stream_slices), in the one thread
+# that generates the child's partitions, which nothing else runs in until the parent is read whole.
+_READING_PARENT = threading.local()
 VERIFY_PAGES = 100  # list pages between two looks at the audit log for deletes that shift pages (1% more requests)
 MOST_AHEAD = 16  # list pages in flight per stream at most, unless `num_workers` says otherwise
 
@@ -544,9 +548,13 @@ class Windows(Retriever):
     sorted: bool = False  # `records` come in cursor order (a search): checkpointed within a window
     shifts: Optional[Retriever] = None  # the audit log's deletes of `deletion_type`: they shift a list's pages
     cursor: Optional[Any] = None  # the stream's cursor, passed by the CDK's factory to the stream's retriever
+    partition_router: Optional[Any] = None  # the retriever's `partition_router`, passed by the CDK's factory
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         self.name = parameters.get("name", "")
+        # Where this stream's list position is kept: a parent copy read for a substream keeps its position in the
+        # substream's state, so under the substream's name (`stream_name`, which the substream passes down).
+        self.key = parameters.get("stream_name") or self.name
         self.page_size = int(parameters.get("page_size") or 100)
         self.type = parameters.get("deletion_type")
         self._markers_off: Optional[str] = None  # why markers are skipped for the rest of the sync
@@ -554,6 +562,7 @@ class Windows(Retriever):
         self._pool: Optional[ThreadPoolExecutor] = None
         self._positions: Optional[tuple[dict, set]] = None  # see positions()
         self._warned: set[str] = set()
+        self._unsaved, self._saved_at = 0, time.monotonic()  # a substream's records since its last state, and when
 
     def read_records(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice] = None) -> Iterable[Any]:
         records, start = self.records, (getattr(stream_slice, "cursor_slice", None) or {}).get("start_time")
@@ -563,6 +572,8 @@ class Windows(Retriever):
             yield from ListRead(self, records, records_schema, stream_slice).read()
         elif records is self.search or self.sorted:
             yield from self._checkpointed(records.read_records(records_schema, stream_slice), stream_slice)
+        elif isinstance(self.partition_router, Substream):
+            yield from self._substream_checkpoints(records.read_records(records_schema, stream_slice))
         else:
             yield from records.read_records(records_schema, stream_slice)
         if self.deletions is not None and self._markers_off is None:
@@ -579,6 +590,9 @@ class Windows(Retriever):
         if self.cursor is None or "start_time" not in bounds or getattr(window, "partition", None):
             yield from records  # no cursor window, or one per partition (kobjects): checkpointed when it closes
             return
+        # Read for a substream (a parent copy): every 100 parent records, each a partition of the substream, whose
+        # states hold this position.
+        every = 100 if getattr(_READING_PARENT, "router", None) else CHECKPOINT_RECORDS
         field, last, count, since = self.cursor.cursor_field.cursor_field_key, "", 0, time.monotonic()
         for record in records:
             yield record
@@ -591,7 +605,7 @@ class Windows(Retriever):
                 yield from records
                 return
             last, count = value, count + 1
-            if count >= CHECKPOINT_RECORDS or time.monotonic() - since >= CHECKPOINT_SECONDS:
+            if count >= every or time.monotonic() - since >= CHECKPOINT_SECONDS:
                 self._checkpoint(window, last)
                 count, since = 0, time.monotonic()
 
@@ -603,9 +617,30 @@ class Windows(Retriever):
         self.cursor.observe(Record(data={field: upto}, stream_name=self.name, associated_slice=part.to_slice()))
         self.cursor.close_partition(part)
 
+    def _substream_checkpoints(self, records: Iterable[Any]) -> Iterable[Any]:
+        """A partition's records (one conversation's), then every CHECKPOINT_RECORDS records of the stream (or
+        CHECKPOINT_SECONDS) its state: the CDK's per-partition cursor saves it at most every 10 minutes. That state
+        holds the parent's position up to which every partition is read (the cursor's low-water mark, kept as
+        partitions close), the parent's list position included (Substream): a resume reads on from there."""
+        count = 0
+        for record in records:
+            count += 1
+            yield record
+        with self._lock:
+            self._unsaved += count
+            if self._unsaved < CHECKPOINT_RECORDS and time.monotonic() - self._saved_at < CHECKPOINT_SECONDS:
+                return
+            self._unsaved, self._saved_at = 0, time.monotonic()
+        try:  # a global cursor's state (global_substream_cursor) reads no dict the main thread changes
+            state = copy.deepcopy(self.cursor.state) if self.cursor is not None else {}
+        except RuntimeError:  # a cursor per partition: its state is saved as the CDK's cursor saves it
+            return
+        if state.get("use_global_cursor") and state.get("parent_state"):
+            yield _state_message(self.name, state)
+
     def resumed(self) -> Any:
         """The list position the state this sync resumes from holds (SourceKustomer's `list_resume`)."""
-        return (self.config.get("list_resume") or {}).get(self.name)
+        return (self.config.get("list_resume") or {}).get(self.key)
 
     def positions(self, klass: Optional[str] = None, position: Optional[dict] = None) -> tuple[dict, list]:
         """Per klass (a stream partitioned by klass): the positions of the klasses being read, and the klasses read
@@ -703,11 +738,14 @@ class ListRead:
         self.ascending, self.max_id, self.furthest = True, "", 0  # whether the ids read ascend, the largest, the page
         self.counted: set[str] = set()  # the audit log's deletes already counted
         self.most = windows.config.get("num_workers") or MOST_AHEAD
+        # Read as a substream's parent: its position goes to the substream's state (Substream), not a state of its own.
+        self.parent_of = getattr(_READING_PARENT, "router", None) if self.positioned else None
 
     def read(self) -> Iterable[Any]:
         if self.positioned and self.klass is not None and self.klass in self.windows.positions()[1]:
             return  # read whole by the interrupted attempt this one resumes
         page, span_from, since = self._resume()
+        self._tell_parent_of(page, span_from, since)
         seen: dict[str, int] = {}  # id -> page read on, since the last verified page (and the two before it)
         count, checkpoint_at, verify_in, rewinds, stale = 0, time.monotonic(), VERIFY_PAGES, 0, 0
         while page is not None:
@@ -751,12 +789,15 @@ class ListRead:
                         seen = {key: at for key, at in seen.items() if at >= number - 2}
                     if ended:
                         break
+                    self._tell_parent_of(page, span_from, since)
                     if count >= CHECKPOINT_RECORDS or time.monotonic() - checkpoint_at >= CHECKPOINT_SECONDS:
                         count, checkpoint_at = 0, time.monotonic()
                         yield from self._state(page, span_from, since)
             finally:
                 pages.close()
             page = restart
+        if self.parent_of is not None:
+            self.parent_of.parent_at(self.windows.name, None)  # read whole: the parent's cursor says so
         if self.klass is not None and self.positioned and not _refused(self.retriever):  # read whole: a resume skips it
             yield from self._state(None, 0, 0.0)
 
@@ -845,19 +886,34 @@ class ListRead:
     def _state(self, page: Optional[int], span_from: int, since: float) -> Iterable[AirbyteMessage]:
         """The state at this position (`page` None: the klass is read whole). The stream's cursor stays at the list's
         start, the form in which every version reads a state too old for search as "list from here"."""
-        if not self.positioned or self.windows.cursor is None:
+        if not self.positioned or self.windows.cursor is None or self.parent_of is not None:
             return
-        field = self.windows.cursor.cursor_field.cursor_field_key
-        start = {field: kustomer_timestamp(to_utc(self.bounds["start_time"]))}
         position = {"page": page, "from": span_from, "since": kustomer_timestamp(datetime.fromtimestamp(since, timezone.utc))}
         if self.klass is None:
-            blob = {**start, "list": {"v": 1, **position, "end": self.bounds.get("end_time")}}
+            blob = self._at(position)
         else:  # the per-klass cursor's form, with every klass's position
             klasses, done = self.windows.positions(self.klass, None if page is None else position)
-            blob = {"use_global_cursor": True, "state": start,
+            blob = {"use_global_cursor": True, "state": self._start(),
                     "list": {"v": 1, "end": self.bounds.get("end_time"), "klasses": klasses, "done": done}}
-        yield AirbyteMessage(type=Type.STATE, state=AirbyteStateMessage(type=AirbyteStateType.STREAM, stream=AirbyteStreamState(
-            stream_descriptor=StreamDescriptor(name=self.windows.name), stream_state=AirbyteStateBlob(blob))))
+        yield _state_message(self.windows.name, blob)
+
+    def _start(self) -> dict[str, str]:
+        return {self.windows.cursor.cursor_field.cursor_field_key: kustomer_timestamp(to_utc(self.bounds["start_time"]))}
+
+    def _at(self, position: Mapping[str, Any]) -> dict[str, Any]:
+        """The stream's cursor at the list's start, with the position `list`."""
+        return {**self._start(), "list": {"v": 1, **position, "end": self.bounds.get("end_time")}}
+
+    def _tell_parent_of(self, page: int, span_from: int, since: float) -> None:
+        """Read as a substream's parent: where this list would resume, for the partitions made from here on."""
+        if self.parent_of is not None and self.windows.cursor is not None:
+            position = {"page": page, "from": span_from, "since": kustomer_timestamp(datetime.fromtimestamp(since, timezone.utc))}
+            self.parent_of.parent_at(self.windows.name, self._at(position))
+
+
+def _state_message(stream: str, blob: Mapping[str, Any]) -> AirbyteMessage:
+    return AirbyteMessage(type=Type.STATE, state=AirbyteStateMessage(type=AirbyteStateType.STREAM, stream=AirbyteStreamState(
+        stream_descriptor=StreamDescriptor(name=stream), stream_state=AirbyteStateBlob(blob))))
 
 
 def _json(response: Any) -> Mapping[str, Any]:
@@ -1149,30 +1205,52 @@ class Backoff(BackoffStrategy):
         return min(60.0, 2.0 ** max(attempt_count - 1, 0)) * random.uniform(0.5, 1.0)
 
 
-# ---- Substreams with a role of their own (conversation events and forwards) ----------------------------------------
+# ---- Substreams read per conversation (conversation times, events and forwards) ------------------------------------
 
 
 @dataclass
-class StoppableSubstream(SubstreamPartitionRouter):
-    """A SubstreamPartitionRouter that its stream can stop (SkipWhenRefused): no more parent records are read, and the
-    parent state it reports is the one it started with, so the stream's state stays where it was."""
+class Substream(SubstreamPartitionRouter):
+    """The partitions of a stream read per parent record (a conversation), which its stream can stop (SkipWhenRefused:
+    no more parent records are read, and the parent state it reports is the one it started with, so the stream's
+    state stays where it was).
+
+    The parent state it reports for each partition is what the substream's state holds once every partition made up
+    to it is read (the CDK's per-partition cursor keeps that low-water mark). A parent read by search moves its
+    cursor every page (Windows); a parent read from its list has no cursor to move until its end, so its list
+    position (ListRead, which finds this router in `_READING_PARENT`) stands for it: `{"updatedAt": <the list's
+    start>, "list": {...}}`, the form of the parent stream's own list checkpoints. SourceKustomer hands it back to
+    the parent's list, under the substream's name, on resume."""
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         super().__post_init__(parameters)
         self._stopped = False
         self._initial = copy.deepcopy(super().get_stream_state())  # the parents' states the sync was given
+        self._positions: dict[str, Mapping[str, Any]] = {}  # parent stream -> its list position, while it is read
 
     def stop(self) -> None:
         self._stopped = True
 
+    def parent_at(self, parent: str, position: Optional[Mapping[str, Any]]) -> None:
+        if position is None:
+            self._positions.pop(parent, None)
+        else:
+            self._positions[parent] = position
+
     def stream_slices(self) -> Iterable[StreamSlice]:
-        for stream_slice in super().stream_slices():
-            if self._stopped:
-                return
-            yield stream_slice
+        _READING_PARENT.router = self
+        try:
+            for stream_slice in super().stream_slices():
+                if self._stopped:
+                    return
+                yield stream_slice
+        finally:
+            if getattr(_READING_PARENT, "router", None) is self:
+                _READING_PARENT.router = None
 
     def get_stream_state(self) -> Optional[Mapping[str, Any]]:
-        return copy.deepcopy(self._initial) if self._stopped else super().get_stream_state()
+        if self._stopped:
+            return copy.deepcopy(self._initial)
+        return {**(super().get_stream_state() or {}), **copy.deepcopy(self._positions)}
 
 
 @dataclass
@@ -1180,14 +1258,11 @@ class SkipWhenRefused(Windows):
     """Windows for a substream whose requests need a role of their own besides its parent's (conversation events:
     event.read, forwards: draft.read). Once Kustomer refuses one of them (401/403: KustomerErrors warns once), the
     stream's other partitions are skipped without a request and its parent is read no further (`partition_router`, a
-    StoppableSubstream, which the CDK's factory passes), so the stream keeps the state it started with: granted the
-    role, the next sync reads what this one could not. Otherwise a refused stream would make one refused request per
-    conversation, out of the org's budget."""
-
-    partition_router: Optional[Any] = None
+    Substream), so the stream keeps the state it started with: granted the role, the next sync reads what this one
+    could not. Otherwise a refused stream would make one refused request per conversation, out of the org's budget."""
 
     def read_records(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice] = None) -> Iterable[Any]:
         if not _refused(self.records):
             yield from super().read_records(records_schema, stream_slice)
-        if _refused(self.records) and isinstance(self.partition_router, StoppableSubstream):
+        if _refused(self.records) and isinstance(self.partition_router, Substream):
             self.partition_router.stop()

@@ -54,13 +54,16 @@ class SourceKustomer(ConcurrentDeclarativeSource):
                                 if m.type == AirbyteStateType.STREAM and (why := _unusable(m, formats))}
         state = [m for m in state or [] if m.type != AirbyteStateType.STREAM or m.stream.stream_descriptor.name not in self.unusable_states]
         # A list checkpointed mid-way (components.ListRead): its position goes to the stream as `list_resume`, the rest
-        # of its state (the cursor at the list's start) to the CDK, which reads the list again from there.
+        # of its state (the cursor at the list's start) to the CDK, which reads the list again from there. A
+        # substream's state may hold its parent's list position: it goes to the parent read for it, by the substream's
+        # name.
         positions, state = _positions(state)
         # A state too old for search is read from the list, from its time (`list_from` below). The CDK would do the
         # same from the start date, and first save an empty state, which an interruption would then keep: not given.
+        # A substream's parent state too old for search: the CDK has the parent read its list, from that time.
         horizon = kustomer_timestamp(datetime.now(timezone.utc) - SEARCH_REACH)
-        list_from = {name: at for name, at in _cursor_times(state, formats).items() if at < horizon}
         delegated = _delegated(manifest)
+        list_from = {name: at for name, at in _cursor_times(state, formats, delegated).items() if at < horizon}
         state = [m for m in state if m.type != AirbyteStateType.STREAM or m.stream.stream_descriptor.name not in list_from
                  or not delegated(m.stream.stream_descriptor.name)]
         super().__init__(catalog=catalog, config=config, state=state, source_config=manifest, config_path=config_path)
@@ -190,17 +193,29 @@ def _delegated(manifest: Mapping[str, Any]) -> Callable[[str], bool]:
 
 
 def _positions(state: List[AirbyteStateMessage]) -> tuple[dict[str, Any], List[AirbyteStateMessage]]:
-    """stream -> the list position its state holds, and the states without it."""
+    """stream -> the list position its state holds (a substream's: its parent's), and the states without it."""
     positions, rest = {}, []
     for message in state:
         blob = message.stream.stream_state if message.type == AirbyteStateType.STREAM else None
-        blob = dict(blob.__dict__) if blob is not None else {}
-        if isinstance(blob.get("list"), Mapping):
-            positions[message.stream.stream_descriptor.name] = blob.pop("list")
-            message = AirbyteStateMessage(type=AirbyteStateType.STREAM, stream=AirbyteStreamState(
-                stream_descriptor=message.stream.stream_descriptor, stream_state=AirbyteStateBlob(blob)))
+        blob = copy.deepcopy(dict(blob.__dict__)) if blob is not None else {}
+        holders = [blob, *_parents(blob)]
+        found = [holder.pop("list") for holder in holders if isinstance(holder.get("list"), Mapping)]
+        if found:
+            positions[message.stream.stream_descriptor.name] = found[0]
+            message = _with_state(message, blob)
         rest.append(message)
     return positions, rest
+
+
+def _parents(blob: Mapping[str, Any]) -> List[dict]:
+    """The states of a substream's parents its state holds (SubstreamPartitionRouter's `parent_state`)."""
+    parents = blob.get("parent_state")
+    return [parent for parent in parents.values() if isinstance(parent, dict)] if isinstance(parents, dict) else []
+
+
+def _with_state(message: AirbyteStateMessage, blob: Mapping[str, Any]) -> AirbyteStateMessage:
+    return AirbyteStateMessage(type=AirbyteStateType.STREAM, stream=AirbyteStreamState(
+        stream_descriptor=message.stream.stream_descriptor, stream_state=AirbyteStateBlob(blob)))
 
 
 def _unusable(message: AirbyteStateMessage, formats: List[str]) -> Optional[str]:
@@ -223,15 +238,22 @@ def _unusable(message: AirbyteStateMessage, formats: List[str]) -> Optional[str]
             "the start; the other streams are not affected.")
 
 
-def _cursor_times(state: List[AirbyteStateMessage], formats: List[str]) -> dict[str, str]:
-    """stream -> its state's `updatedAt` (kobjects: under `state`), in Kustomer's form."""
+def _cursor_times(state: List[AirbyteStateMessage], formats: List[str], delegated: Callable[[str], bool]) -> dict[str, str]:
+    """stream -> the time its list would be read from, in Kustomer's form: a listed-then-searched stream's state's
+    `updatedAt` (kobjects: under `state`), a substream's parent's."""
     times = {}
     for message in state:
         if message.type == AirbyteStateType.STREAM and message.stream.stream_state is not None:
-            blob = message.stream.stream_state.__dict__
-            at = blob.get("updatedAt") or (blob.get("state") or {}).get("updatedAt")
+            name, blob = message.stream.stream_descriptor.name, message.stream.stream_state.__dict__
+            parents = _parents(blob)
+            if parents:
+                at = parents[0].get("updatedAt")
+            elif delegated(name):
+                at = blob.get("updatedAt") or (blob.get("state") or {}).get("updatedAt")
+            else:
+                continue
             if _is_time(at, formats):
-                times[message.stream.stream_descriptor.name] = kustomer_timestamp(to_utc(at))
+                times[name] = kustomer_timestamp(to_utc(at))
     return times
 
 

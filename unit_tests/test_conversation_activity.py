@@ -3,12 +3,16 @@ Kustomer's documented examples (`real_payloads/`) replayed through the connector
 deleted during the sync skipped, only the events published since the state passed on, a refused stream that stops
 asking and keeps its state, and a state that cannot be used."""
 
+import re
+from datetime import datetime, timedelta, timezone
+
 from airbyte_cdk.models import AirbyteMessage, AirbyteMessageSerializer, AirbyteStateMessageSerializer, SyncMode, Type
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 
 from integration_tests.conformance import violations
-from source_kustomer import SourceKustomer
+from source_kustomer import SourceKustomer, components
+from source_kustomer.components import kustomer_timestamp, to_utc
 from source_kustomer.source import load_manifest
 from unit_tests.conftest import API, CONFIG, page, read_stream, resource
 from unit_tests.test_replay import body, resources, serve
@@ -153,3 +157,76 @@ def test_an_events_state_that_cannot_be_used_fails_only_that_stream_with_what_to
     [error] = [e.trace.error.message for e in output.errors]
     assert "state of stream conversation_events cannot be used" in error and "'not-a-date'" in error
     assert [m.record.stream for m in output.records] == ["business_schedules"]
+
+
+def test_many_changed_conversations_are_checkpointed_as_their_events_are_read_and_resumed_from_any_state(api, monkeypatch):
+    """1,200 conversations changed since the state, found by search in `updatedAt` order, one new event each; a state
+    every 300 events here (CHECKPOINT_RECORDS, 5,000 in a sync). Each state's conversations' `updatedAt` is one up to
+    which every conversation's events were emitted before it; resumed from one, the sync searches from there on."""
+    monkeypatch.setattr(components, "CHECKPOINT_RECORDS", 300)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    since = now - timedelta(days=20)
+    changed = {f"{n:024x}": kustomer_timestamp(since + timedelta(minutes=10, seconds=n)) for n in range(1, 1201)}
+
+    def search(request, context):
+        window = request.json()["and"]
+        low, high = (to_utc(bound["conversation_updated_at"][op]) for bound, op in zip(window, ("gte", "lte")))
+        hits = [resource("conversation", int(key, 16), updatedAt=at) for key, at in changed.items() if low <= to_utc(at) <= high]
+        number, size = int(request.qs.get("page", ["1"])[0]), int(request.qs.get("pagesize", ["500"])[0])
+        more = f"/v1/customers/search?page={number + 1}&pageSize={size}" if number * size < len(hits) else None
+        return page(hits[(number - 1) * size:number * size], more)
+
+    api.post(f"{API}/customers/search", json=search)
+    api.get(re.compile(re.escape(API) + r"/conversations/[0-9a-f]{24}/events"), json=lambda request, context: page(
+        events_of(int(request.path.split("/")[3], 16), changed[request.path.split("/")[3]])))
+    catalog = CatalogBuilder().with_stream("conversation_events", SyncMode.incremental).build()
+    state = state_of("conversation_events", {"use_global_cursor": True, "lookback_window": 0,
+                                             "state": {"publishedAt": kustomer_timestamp(since)},
+                                             "parent_state": {"conversations": {"updatedAt": kustomer_timestamp(since)}}})
+    output = read(SourceKustomer(catalog, dict(CONFIG), state), dict(CONFIG), catalog, state)
+    assert not output.errors and len(output.records) == len(changed), output.records[:2]
+
+    emitted, checkpoints = [], []  # the conversations whose events were emitted, and each state with what came before it
+    for message in output.get_message_iterator():
+        if message.type == Type.RECORD:
+            emitted.append(message.record.data["conversationId"])
+        elif message.type == Type.STATE:
+            checkpoints.append((message.state.stream.stream_state.__dict__, list(emitted)))
+    assert len(checkpoints) >= 4
+    for (blob, before), (_, after) in zip(checkpoints, checkpoints[1:]):
+        assert len(after) - len(before) <= 300 + 16  # and what the workers read meanwhile
+        parent = blob["parent_state"]["conversations"]["updatedAt"]
+        assert {key for key, at in changed.items() if at < parent} <= set(before)  # a resume from here loses nothing
+        assert not [k for k in before if k not in changed], [k for k in before if k not in changed][:3]
+        assert len({key for key in before if changed[key] >= parent}) <= 300 + 100  # and reads little again
+
+    # Resumed from a state mid-way: the search starts at its conversations' updatedAt, and the rest is read.
+    blob, before = checkpoints[len(checkpoints) // 2]
+    api.reset_mock()
+    resumed = state_of("conversation_events", blob)
+    rest = read(SourceKustomer(catalog, dict(CONFIG), resumed), dict(CONFIG), catalog, resumed)
+    assert not rest.errors
+    searched = [r.json()["and"][0]["conversation_updated_at"]["gte"] for r in api.request_history if r.path == "/v1/customers/search"]
+    assert min(searched)[:19] == blob["parent_state"]["conversations"]["updatedAt"][:19]
+    assert set(before) | {m.record.data["conversationId"] for m in rest.records} == set(changed)
+
+
+def test_a_parent_state_older_than_search_reaches_is_read_from_the_conversations_list(api):
+    """Events last synced three years ago: search no longer sees that far back, so the conversations are listed, and
+    only those changed since the parent's state are read for."""
+    old = kustomer_timestamp(datetime.now(timezone.utc) - timedelta(days=3 * 365))
+    listed = [resource("conversation", n, updatedAt=kustomer_timestamp(datetime.now(timezone.utc) - timedelta(days=days)))
+              for n, days in ((1, 4 * 365), (2, 2 * 365), (3, 30))]
+    api.get(f"{API}/conversations", json=page(listed))
+    api.post(f"{API}/customers/search", json=page([]))
+    for n in range(1, 4):
+        api.get(f"{API}/conversations/{n:024x}/events", json=page(events_of(n, listed[n - 1]["attributes"]["updatedAt"])))
+    catalog = CatalogBuilder().with_stream("conversation_events", SyncMode.incremental).build()
+    state = state_of("conversation_events", {"use_global_cursor": True, "lookback_window": 0, "state": {"publishedAt": old},
+                                             "parent_state": {"conversations": {"updatedAt": old}}})
+    output = read(SourceKustomer(catalog, dict(CONFIG), state), dict(CONFIG), catalog, state)
+    assert not output.errors
+    assert sorted(m.record.data["conversationId"] for m in output.records) == [f"{2:024x}", f"{3:024x}"]
+    asked = [r.path.split("/")[3] for r in api.request_history if r.path.endswith("/events")]
+    assert sorted(asked) == [f"{2:024x}", f"{3:024x}"]  # not for the conversation unchanged since the state
+    assert not [r for r in api.request_history if r.path == "/v1/customers/search"]

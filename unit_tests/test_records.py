@@ -116,3 +116,17 @@ def test_fields_the_schema_does_not_declare_go_into_other_attributes_and_nothing
     assert "sentimentScore" not in record and "brandNewThing" not in record
     # The metadata here types no custom attribute: no column for it, and `custom` has it.
     assert "custom_tierStr" not in record and record["custom"] == {"tierStr": "gold"}
+
+
+def test_ids_that_read_like_numbers_stay_the_strings_kustomer_sent(api):
+    """The CDK reads a filled-in template as a Python literal: the id 000000000000000000000e10 would become 0.0. The
+    fields the manifest fills in from ids say they are strings; a delete by no user has no `deletedById`."""
+    logs = [{"type": "audit_log", "id": f"{n:021x}e10", "attributes": {
+        "eventVerb": "delete", "objectType": "conversation", "objectId": "123456789012345678901234", "userId": user,
+        "createdAt": "2024-05-01T10:00:00.000Z", "updatedAt": "2024-05-01T10:00:00.000Z"}}
+        for n, user in ((0, None), (1, "000000000000000000001e99"))]
+    api.get(f"{API}/audit-logs", json=page(logs))
+    rows = [m.record.data for m in read_stream("deletions").records]
+    assert rows and {(r["auditLogId"], r["id"], r.get("deletedById")) for r in rows} == {  # served for every window
+        ("000000000000000000000e10", "123456789012345678901234", None),
+        ("000000000000000000001e10", "123456789012345678901234", "000000000000000000001e99")}
