@@ -237,3 +237,41 @@ def test_a_per_conversation_stream_resumes_from_the_conversations_list_position_
         # The resumed list keeps the first attempt's end: the next sync searches the conversations from there.
         final = rest.final_states()[0]["stream"]["stream_state"]
         assert final["parent_state"]["conversations"]["updatedAt"][:19] == parent["list"]["end"][:19]
+
+
+def test_kobjects_searched_klass_by_klass_resume_from_what_each_klass_read():
+    """A first sync from a recent start date searches each klass window by window, under one cursor for all klasses
+    that moves only at the end: the state says what each klass's windows have read (`search`), and a resume reads on
+    from there."""
+    with FakeKustomer(Dataset({"kobject.order": 6_000, "kobject.subscription": 1_500, "users": 20}),
+                      faults=Faults(rate_limit=10**6)) as server:
+        now = datetime.now(timezone.utc)
+        ids = [r["id"] for r in server.dataset.all("kobjects")]
+        for n in range(0, len(ids), 50):
+            server.dataset.touch("kobjects", ids[n:n + 50], at=now - timedelta(days=12, seconds=-n))
+        start = (now - timedelta(days=40)).strftime("%Y-%m-%d")
+        config, catalog = setup(server, ["kobjects"], start_date=start)
+        first = killed_after(config, catalog, "kobjects", CHECKPOINT_RECORDS + 500)
+        searched = [m["stream"]["stream_state"] for m in first.of_type("STATE") if "search" in m["stream"]["stream_state"]]
+        assert searched and searched[-1]["search"]["klasses"], first.of_type("STATE")
+        assert max(between_states(first, "kobjects")) <= CHECKPOINT_RECORDS + 100
+        rest = cli.run("read", config, catalog, state=newest_states(first))
+        assert rest.returncode == 0 and not rest.errors()
+        ids = [r["id"] for r in first.records("kobjects")], [r["id"] for r in rest.records("kobjects")]
+        assert set(ids[0]) | set(ids[1]) == set(r["id"] for r in server.dataset.all("kobjects"))
+        assert len(set(ids[0]) & set(ids[1])) <= between_states(first, "kobjects")[-1] + 100
+        final = rest.final_states()[0]["stream"]["stream_state"]
+        assert "search" not in final and final["state"]["updatedAt"] > start
+
+        # A later sync (the incremental stream's search), after every kobject changed: the same, from its state.
+        ids = [r["id"] for r in server.dataset.all("kobjects")]
+        for n in range(0, len(ids), 50):
+            server.dataset.touch("kobjects", ids[n:n + 50], at=expected.after(rest, 1 + n // 50))  # the next sync's
+        later = killed_after(config, catalog, "kobjects", CHECKPOINT_RECORDS + 500, state=rest.final_states())
+        assert any("search" in m["stream"]["stream_state"] for m in later.of_type("STATE"))
+        resumed = cli.run("read", config, catalog, state=newest_states(rest, later))
+        assert resumed.returncode == 0 and not resumed.errors()
+        got = {r["id"] for r in later.records("kobjects")} | {r["id"] for r in resumed.records("kobjects")}
+        assert got == set(ids)
+        assert len({r["id"] for r in later.records("kobjects")} & {r["id"] for r in resumed.records("kobjects")}) <= \
+            between_states(later, "kobjects")[-1] + 100

@@ -562,7 +562,9 @@ class Windows(Retriever):
         self._pool: Optional[ThreadPoolExecutor] = None
         self._positions: Optional[tuple[dict, set]] = None  # see positions()
         self._warned: set[str] = set()
-        self._unsaved, self._saved_at = 0, time.monotonic()  # a substream's records since its last state, and when
+        self._unsaved, self._saved_at = 0, time.monotonic()  # records since the last state this class emitted, and when
+        self._covered: Optional[dict[str, list]] = None  # klass -> `updatedAt` ranges searched whole (_klass_window)
+        self._reading: dict[tuple[str, str], str] = {}  # (klass, window start) -> the last `updatedAt` read in it
 
     def read_records(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice] = None) -> Iterable[Any]:
         records, start = self.records, (getattr(stream_slice, "cursor_slice", None) or {}).get("start_time")
@@ -571,7 +573,7 @@ class Windows(Retriever):
         if records is self.records and self.page_numbers:
             yield from ListRead(self, records, records_schema, stream_slice).read()
         elif records is self.search or self.sorted:
-            yield from self._checkpointed(records.read_records(records_schema, stream_slice), stream_slice)
+            yield from self._checkpointed(records, records_schema, stream_slice)
         elif isinstance(self.partition_router, Substream):
             yield from self._substream_checkpoints(records.read_records(records_schema, stream_slice))
         else:
@@ -583,12 +585,16 @@ class Windows(Retriever):
             field = self.cursor.cursor_field.cursor_field_key
             self.cursor.observe(Record(data={field: end}, stream_name="", associated_slice=stream_slice))
 
-    def _checkpointed(self, records: Iterable[Any], window: Any) -> Iterable[Any]:
+    def _checkpointed(self, retriever: Retriever, schema: Mapping[str, Any], window: Any) -> Iterable[Any]:
         """The records, with the stream's cursor told every CHECKPOINT_RECORDS records (or CHECKPOINT_SECONDS) that
         the window is read up to the last cursor value: as long as they come in cursor order (search sorts by it)."""
-        bounds = getattr(window, "cursor_slice", None) or {}
-        if self.cursor is None or "start_time" not in bounds or getattr(window, "partition", None):
-            yield from records  # no cursor window, or one per partition (kobjects): checkpointed when it closes
+        bounds, partition = getattr(window, "cursor_slice", None) or {}, getattr(window, "partition", None) or {}
+        if self.cursor is not None and "start_time" in bounds and "klass" in partition:
+            yield from self._klass_window(retriever, schema, window)
+            return
+        records = retriever.read_records(schema, window)
+        if self.cursor is None or "start_time" not in bounds or partition:
+            yield from records  # no cursor window, or one per partition: checkpointed when it closes
             return
         # Read for a substream (a parent copy): every 100 parent records, each a partition of the substream, whose
         # states hold this position.
@@ -617,6 +623,78 @@ class Windows(Retriever):
         self.cursor.observe(Record(data={field: upto}, stream_name=self.name, associated_slice=part.to_slice()))
         self.cursor.close_partition(part)
 
+    def _klass_window(self, retriever: Retriever, schema: Mapping[str, Any], window: Any) -> Iterable[Any]:
+        """A klass's search window (kobjects: a partition per klass under one cursor, which the CDK moves only once
+        every klass is read). Checkpointed by what each klass's windows have read: the state's `search.klasses`,
+        {klass: [[from, to], ...]}, ranges of `updatedAt` read whole. A resumed window starts where its range was read
+        up to, a window read whole is skipped; the stream's cursor stays where the sync began."""
+        klass, field = window.partition["klass"], self.cursor.cursor_field.cursor_field_key
+        start = kustomer_timestamp(to_utc(window.cursor_slice["start_time"]))
+        begin = self._unread_from(klass, start, kustomer_timestamp(to_utc(window.cursor_slice["end_time"])))
+        if begin is None:
+            return  # read whole by the attempt this one resumes
+        if begin != start:
+            window = StreamSlice(partition=window.partition, cursor_slice={**window.cursor_slice, "start_time": begin},
+                                 extra_fields=window.extra_fields)
+        key, last = (klass, begin), ""
+        for record in retriever.read_records(schema, window):
+            yield record
+            value = record.get(field) if isinstance(record, Mapping) else None
+            if last is not None and isinstance(value, str) and len(value) == 24 and value.endswith("Z"):
+                if value < last:  # out of order: what was read so far stands, the rest counts once read whole
+                    self.warn_once("order", f"{self.name}: Kustomer returned records out of {field} order; this sync "
+                                   "checkpoints the stream only at the end of each window.")
+                    last = None
+                else:
+                    last = self._reading[key] = value
+            if self._due(1):
+                yield from self._search_state()
+        with self._lock:
+            self._reading.pop(key, None)
+            if not _refused(retriever):
+                self._covered.setdefault(klass, []).append([begin, kustomer_timestamp(to_utc(window.cursor_slice["end_time"]))])
+
+    def _unread_from(self, klass: str, start: str, end: str) -> Optional[str]:
+        """Where a klass's window [start, end] is not read yet (the ranges the resumed state holds), or None."""
+        with self._lock:
+            if self._covered is None:
+                resumed = ((self.config.get("search_resume") or {}).get(self.key) or {}).get("klasses") or {}
+                self._covered = {k: [[str(a), str(b)] for a, b in v] for k, v in resumed.items() if isinstance(v, list)}
+            ranges = list(self._covered.get(klass, ()))
+        at, moved = start, True
+        while moved:
+            moved = False
+            for low, high in ranges:
+                if low <= at < high:  # one form, so in time order as strings
+                    at, moved = high, True
+        return None if at >= end else at
+
+    def _search_state(self) -> Iterable[AirbyteMessage]:
+        """kobjects' state: the cursor where the sync began, with what each klass's windows have read."""
+        try:
+            state = copy.deepcopy(self.cursor.state)
+        except RuntimeError:  # not a global cursor
+            return
+        field = self.cursor.cursor_field.cursor_field_key
+        if "state" not in state:  # a first sync, searched from `start_date`
+            if not self.config.get("start_datetime"):
+                return
+            state["state"] = {field: kustomer_timestamp(to_utc(self.config["start_datetime"]))}
+        with self._lock:
+            ranges = {klass: list(read) for klass, read in (self._covered or {}).items()}
+            for (klass, begin), last in self._reading.items():
+                ranges.setdefault(klass, []).append([begin, last])
+        yield _state_message(self.name, {**state, "search": {"v": 1, "klasses": {k: _merged(v) for k, v in ranges.items()}}})
+
+    def _due(self, count: int) -> bool:
+        """Whether the stream's state is due, `count` more records read (CHECKPOINT_RECORDS, CHECKPOINT_SECONDS)."""
+        with self._lock:
+            self._unsaved += count
+            if self._unsaved < CHECKPOINT_RECORDS and time.monotonic() - self._saved_at < CHECKPOINT_SECONDS:
+                return False
+            self._unsaved, self._saved_at = 0, time.monotonic()
+            return True
+
     def _substream_checkpoints(self, records: Iterable[Any]) -> Iterable[Any]:
         """A partition's records (one conversation's), then every CHECKPOINT_RECORDS records of the stream (or
         CHECKPOINT_SECONDS) its state: the CDK's per-partition cursor saves it at most every 10 minutes. That state
@@ -626,11 +704,8 @@ class Windows(Retriever):
         for record in records:
             count += 1
             yield record
-        with self._lock:
-            self._unsaved += count
-            if self._unsaved < CHECKPOINT_RECORDS and time.monotonic() - self._saved_at < CHECKPOINT_SECONDS:
-                return
-            self._unsaved, self._saved_at = 0, time.monotonic()
+        if not self._due(count):
+            return
         try:  # a global cursor's state (global_substream_cursor) reads no dict the main thread changes
             state = copy.deepcopy(self.cursor.state) if self.cursor is not None else {}
         except RuntimeError:  # a cursor per partition: its state is saved as the CDK's cursor saves it
@@ -909,6 +984,17 @@ class ListRead:
         if self.parent_of is not None and self.windows.cursor is not None:
             position = {"page": page, "from": span_from, "since": kustomer_timestamp(datetime.fromtimestamp(since, timezone.utc))}
             self.parent_of.parent_at(self.windows.name, self._at(position))
+
+
+def _merged(ranges: List[list]) -> List[list]:
+    """Ranges of times in Kustomer's form, those that overlap or touch (a millisecond apart) merged."""
+    merged: List[list] = []
+    for low, high in sorted(ranges):
+        if merged and to_utc(low) <= to_utc(merged[-1][1]) + timedelta(milliseconds=1):
+            merged[-1][1] = max(merged[-1][1], high)
+        else:
+            merged.append([low, high])
+    return merged
 
 
 def _state_message(stream: str, blob: Mapping[str, Any]) -> AirbyteMessage:

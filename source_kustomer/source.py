@@ -57,7 +57,9 @@ class SourceKustomer(ConcurrentDeclarativeSource):
         # of its state (the cursor at the list's start) to the CDK, which reads the list again from there. A
         # substream's state may hold its parent's list position: it goes to the parent read for it, by the substream's
         # name.
-        positions, state = _positions(state)
+        positions, state = _positions(state, "list")
+        # kobjects searched klass by klass: what each klass's windows read, as `search_resume` (Windows).
+        searched, state = _positions(state, "search")
         # A state too old for search is read from the list, from its time (`list_from` below). The CDK would do the
         # same from the start date, and first save an empty state, which an interruption would then keep: not given.
         # A substream's parent state too old for search: the CDK has the parent read its list, from that time.
@@ -75,6 +77,7 @@ class SourceKustomer(ConcurrentDeclarativeSource):
             # stream's start_datetime).
             config["list_from"] = list_from
             config["list_resume"] = positions
+            config["search_resume"] = searched
 
     def built_config(self) -> Mapping[str, Any]:
         """The config the streams are built with, migrated and normalized. `configure` writes it into the folder it is
@@ -192,14 +195,14 @@ def _delegated(manifest: Mapping[str, Any]) -> Callable[[str], bool]:
     return lambda name: name in names or (templates and name.startswith("kobjects_"))
 
 
-def _positions(state: List[AirbyteStateMessage]) -> tuple[dict[str, Any], List[AirbyteStateMessage]]:
-    """stream -> the list position its state holds (a substream's: its parent's), and the states without it."""
+def _positions(state: List[AirbyteStateMessage], key: str) -> tuple[dict[str, Any], List[AirbyteStateMessage]]:
+    """stream -> the position its state holds under `key` (a substream's: its parent's), and the states without it."""
     positions, rest = {}, []
     for message in state:
         blob = message.stream.stream_state if message.type == AirbyteStateType.STREAM else None
         blob = copy.deepcopy(dict(blob.__dict__)) if blob is not None else {}
         holders = [blob, *_parents(blob)]
-        found = [holder.pop("list") for holder in holders if isinstance(holder.get("list"), Mapping)]
+        found = [holder.pop(key) for holder in holders if isinstance(holder.get(key), Mapping)]
         if found:
             positions[message.stream.stream_descriptor.name] = found[0]
             message = _with_state(message, blob)
