@@ -813,8 +813,10 @@ class ListRead:
         self.ascending, self.max_id, self.furthest = True, "", 0  # whether the ids read ascend, the largest, the page
         self.counted: set[str] = set()  # the audit log's deletes already counted
         self.most = windows.config.get("num_workers") or MOST_AHEAD
-        # Read as a substream's parent: its position goes to the substream's state (Substream), not a state of its own.
-        self.parent_of = getattr(_READING_PARENT, "router", None) if self.positioned else None
+        # Read as a substream's parent (a copy under the substream's name): its position goes to the substream's state
+        # (Substream), not a state of its own.
+        copy_for = self.positioned and windows.key != windows.name
+        self.parent_of = getattr(_READING_PARENT, "router", None) if copy_for else None
 
     def read(self) -> Iterable[Any]:
         if self.positioned and self.klass is not None and self.klass in self.windows.positions()[1]:
