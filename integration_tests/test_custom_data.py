@@ -16,7 +16,9 @@ TYPED = {"customers": "customer", "conversations": "conversation", "companies": 
 
 @pytest.fixture
 def org():
-    with FakeKustomer(Dataset({"customers": 120, "conversations": 80, "messages": 100, "users": 30})) as server:
+    # A limit it never reaches: audit_logs and deletions read a year of one-day windows; pacing has its own tests.
+    with FakeKustomer(Dataset({"customers": 120, "conversations": 80, "messages": 100, "users": 30}),
+                      faults=Faults(rate_limit=10**6)) as server:
         yield server
 
 
