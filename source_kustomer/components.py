@@ -602,12 +602,11 @@ class Windows(Retriever):
         field, last, count, since = self.cursor.cursor_field.cursor_field_key, "", 0, time.monotonic()
         for record in records:
             yield record
-            value = record.get(field) if isinstance(record, Mapping) else None
-            if not (isinstance(value, str) and len(value) == 24 and value.endswith("Z")):
+            value = _cursor_value(record, field)
+            if value is None:
                 continue
             if value < last:  # out of order: a checkpoint could skip what comes later
-                self.warn_once("order", f"{self.name}: Kustomer returned records out of {field} order; this sync "
-                                "checkpoints the stream only at the end of each window.")
+                self._out_of_order(field)
                 yield from records
                 return
             last, count = value, count + 1
@@ -639,11 +638,10 @@ class Windows(Retriever):
         key, last = (klass, begin), ""
         for record in retriever.read_records(schema, window):
             yield record
-            value = record.get(field) if isinstance(record, Mapping) else None
-            if last is not None and isinstance(value, str) and len(value) == 24 and value.endswith("Z"):
+            value = _cursor_value(record, field)
+            if last is not None and value is not None:
                 if value < last:  # out of order: what was read so far stands, the rest counts once read whole
-                    self.warn_once("order", f"{self.name}: Kustomer returned records out of {field} order; this sync "
-                                   "checkpoints the stream only at the end of each window.")
+                    self._out_of_order(field)
                     last = None
                 else:
                     last = self._reading[key] = value
@@ -671,9 +669,8 @@ class Windows(Retriever):
 
     def _search_state(self) -> Iterable[AirbyteMessage]:
         """kobjects' state: the cursor where the sync began, with what each klass's windows have read."""
-        try:
-            state = copy.deepcopy(self.cursor.state)
-        except RuntimeError:  # not a global cursor
+        state = self._cursor_state()
+        if state is None:
             return
         field = self.cursor.cursor_field.cursor_field_key
         if "state" not in state:  # a first sync, searched from `start_date`
@@ -706,12 +703,22 @@ class Windows(Retriever):
             yield record
         if not self._due(count):
             return
-        try:  # a global cursor's state (global_substream_cursor) reads no dict the main thread changes
-            state = copy.deepcopy(self.cursor.state) if self.cursor is not None else {}
-        except RuntimeError:  # a cursor per partition: its state is saved as the CDK's cursor saves it
-            return
-        if state.get("use_global_cursor") and state.get("parent_state"):
+        state = self._cursor_state()
+        if state and state.get("use_global_cursor") and state.get("parent_state"):
             yield _state_message(self.name, state)
+
+    def _cursor_state(self) -> Optional[dict]:
+        """A copy of the stream's per-partition cursor's state, read from a worker: a global cursor's state
+        (global_substream_cursor) reads no dict the main thread changes. None for a cursor per partition, whose state
+        is saved as the CDK saves it."""
+        try:
+            return copy.deepcopy(self.cursor.state) if self.cursor is not None else None
+        except RuntimeError:
+            return None
+
+    def _out_of_order(self, field: str) -> None:
+        self.warn_once("order", f"{self.name}: Kustomer returned records out of {field} order; this sync checkpoints "
+                       "the stream only at the end of each window.")
 
     def resumed(self) -> Any:
         """The list position the state this sync resumes from holds (SourceKustomer's `list_resume`)."""
@@ -965,7 +972,7 @@ class ListRead:
         start, the form in which every version reads a state too old for search as "list from here"."""
         if not self.positioned or self.windows.cursor is None or self.parent_of is not None:
             return
-        position = {"page": page, "from": span_from, "since": kustomer_timestamp(datetime.fromtimestamp(since, timezone.utc))}
+        position = _position(page, span_from, since)
         if self.klass is None:
             blob = self._at(position)
         else:  # the per-klass cursor's form, with every klass's position
@@ -984,8 +991,18 @@ class ListRead:
     def _tell_parent_of(self, page: int, span_from: int, since: float) -> None:
         """Read as a substream's parent: where this list would resume, for the partitions made from here on."""
         if self.parent_of is not None and self.windows.cursor is not None:
-            position = {"page": page, "from": span_from, "since": kustomer_timestamp(datetime.fromtimestamp(since, timezone.utc))}
-            self.parent_of.parent_at(self.windows.name, self._at(position))
+            self.parent_of.parent_at(self.windows.name, self._at(_position(page, span_from, since)))
+
+
+def _position(page: Optional[int], span_from: int, since: float) -> dict[str, Any]:
+    """A list's position: the next page, the first page not verified, and since when deletes matter."""
+    return {"page": page, "from": span_from, "since": kustomer_timestamp(datetime.fromtimestamp(since, timezone.utc))}
+
+
+def _cursor_value(record: Any, field: str) -> Optional[str]:
+    """A record's cursor value in Kustomer's own form (which orders as text), or None."""
+    value = record.get(field) if isinstance(record, Mapping) else None
+    return value if isinstance(value, str) and len(value) == 24 and value.endswith("Z") else None
 
 
 def _merged(ranges: List[list]) -> List[list]:
