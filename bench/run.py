@@ -102,7 +102,7 @@ SINGER_PACKAGE = "tap-kustomer==1.1.0"
 SINGER_STREAMS = ["customers", "conversations", "messages", "notes", "kobjects", "users", "teams", "tags", "shortcuts"]
 # The list streams, by the fake's list names: the derived streams (conversation_times: one request per conversation,
 # satisfaction_responses, audit logs, kobjects_<klass>) are left out, so that every client reads the same lists.
-STREAM_NAMES = {"routing/queues": "queues", "satisfaction": "satisfaction_surveys"}
+STREAM_NAMES = {"routing/queues": "queues", "satisfaction": "satisfaction_surveys", "schedules": "business_schedules"}
 
 
 def list_streams(server) -> list[str]:
