@@ -1,6 +1,7 @@
 """Pagination: largest page size, relative `links.next` followed on the API host only, stop on null or empty."""
 
 from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -75,3 +76,23 @@ def test_audit_logs_page_back_with_the_before_cursor_inside_each_window(api):
     sent = [r for r in calls(api) if r.path == "/v1/audit-logs"]
     assert sent[0].qs["count"] == ["1000"] and "filter[start]" in sent[0].qs and "filter[end]" in sent[0].qs
     assert sent[1].qs["before"] == ["2"] and sent[1].qs["filter[start]"] == sent[0].qs["filter[start]"]
+
+
+def test_audit_logs_are_read_in_one_day_windows_each_a_checkpoint(api):
+    """Newest first, a window of the audit log is a checkpoint only once read whole: windows are a day long."""
+    api.get(f"{API}/audit-logs", json=page([]))
+    start = (datetime.now(timezone.utc) - timedelta(days=3)).strftime("%Y-%m-%d")
+    output = read_stream("audit_logs", {**CONFIG, "start_date": start})
+    sent = [parse_qs(urlsplit(r.url).query) for r in calls(api) if r.path == "/v1/audit-logs"]
+    starts = sorted(datetime.fromisoformat(q["filter[start]"][0].replace("Z", "+00:00")) for q in sent)
+    assert len(starts) == 4 and all(later - earlier == timedelta(days=1) for earlier, later in zip(starts, starts[1:]))
+    moved = {m.state.stream.stream_state.__dict__.get("createdAt") for m in output.state_messages}
+    assert len(moved) >= 4, moved  # the state moved with every window
+
+
+def test_satisfaction_responses_list_the_conversations_by_page_number(api):
+    """Their first sync reads the conversations' list as every list is read: by page number, checkpointed by it."""
+    api.get(f"{API}/conversations", json=page([]))
+    read_stream("satisfaction_responses")
+    [first] = [r for r in calls(api) if r.path == "/v1/conversations"]
+    assert first.qs == {"page": ["1"], "pagesize": ["100"]}
