@@ -6,11 +6,16 @@ airbyte_metadata_schema/ (see its README.md for the version and license).
 
 import json
 import pathlib
-import tomllib
+import sys
 
 import jsonschema
 import pytest
 import yaml
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pyproject's dev extra installs tomli there
+    import tomli as tomllib
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 METADATA_PATH = REPO_ROOT / "metadata.yaml"
