@@ -139,10 +139,13 @@ def parse_stamp(value) -> int | None:
 @functools.lru_cache(maxsize=1 << 18)  # index rebuilds and filter scans meet the same record stamps again and again
 def _parse_stamp(value: str) -> int | None:
     m = STAMP.fullmatch(value)  # the formats Kustomer takes; fromisoformat alone would accept many more
+    if not m:
+        return None
     try:
-        return micros(datetime.fromisoformat(value if m[4] else value + "T00:00:00Z")) if m else None
+        t = datetime(*(int(part or 0) for part in m.groups()[:6]), tzinfo=timezone.utc)
     except ValueError:  # e.g. month 13
         return None
+    return micros(t) + int((m[7] or "").ljust(6, "0"))
 
 
 def rel(type_: str, id_: str) -> dict:

@@ -184,7 +184,7 @@ CUSTOMER_BURST = "2026-09-23T13:50:57.343Z"  # 30 customers share this updatedAt
 
 def instant(stamp: str) -> datetime:
     """An oracle independent of the fake's parser: both `...Z` timestamps and bare dates, as UTC instants."""
-    return datetime.fromisoformat(stamp if "T" in stamp else stamp + "T00:00:00+00:00")
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00") if "T" in stamp else stamp + "T00:00:00+00:00")
 
 
 def updated(record) -> datetime:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# `make test`: the whole pytest suite once per Python version given (make's TEST_PYTHONS, default 3.11 3.13) that
+# `make test`: the whole pytest suite once per Python version given (make's TEST_PYTHONS, default 3.13 3.10) that
 # this machine has, each in its own virtualenv and all at the same time, then image/build_and_run.sh once.
 #
-#   bash scripts/test.sh 3.11 3.13
+#   bash scripts/test.sh 3.13 3.10
 #
 # Python X.Y is `pythonX.Y` on PATH if it runs, else pyenv's newest X.Y.*; a version not found is reported and left
 # out. Its virtualenv is $VENV (.venv) when $PYTHON (python3) is that version, else .venv-X.Y (made by `make install`).

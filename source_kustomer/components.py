@@ -3,8 +3,6 @@ carries the org's rate budget, record shape (with typed custom-attribute columns
 dropping the records a search restart reads twice, windows that move the state and carry deletion markers, and error
 handling that tells a missing role from a refused key."""
 
-from __future__ import annotations
-
 import copy
 import ipaddress
 import logging
@@ -473,7 +471,9 @@ class WithinCursorBounds(RecordFilter):
 
 
 def to_utc(value: Any) -> datetime:
-    moment = datetime.fromisoformat(str(value).replace("z", "Z"))
+    text = str(value)
+    # Python 3.10's fromisoformat reads no "Z" (3.11's does).
+    moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in ("z", "Z") else text)
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
