@@ -9,6 +9,9 @@ import pytest
 from integration_tests import cli, expected
 from integration_tests.fake_kustomer import API_KEY, DEFAULT_SIZES, Dataset, FakeKustomer, Faults
 
+# Syncs ten times the default data: long, and about the connector rather than the Python it runs on.
+pytestmark = pytest.mark.once
+
 # What grows with an org's activity; its configuration (users, teams, tags, shortcuts, ...) is its own size.
 DATA = ("customers", "companies", "conversations", "messages", "notes", "audit-logs", "kobject.order", "kobject.subscription")
 
