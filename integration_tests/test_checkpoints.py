@@ -15,6 +15,9 @@ from integration_tests import cli, expected
 from integration_tests.fake_kustomer import API_KEY, Dataset, FakeKustomer, Faults
 from source_kustomer.components import CHECKPOINT_RECORDS
 
+# Long (orgs of 10,000 records, read several times) and about the connector, not the Python it runs on.
+pytestmark = pytest.mark.once
+
 BIG = {"customers": 10_500, "messages": 5_050, "conversations": 300, "users": 40}
 
 

@@ -49,6 +49,7 @@ def test_a_full_sync_under_faults_and_a_tight_rate_limit_delivers_every_record_e
         assert server.stats.max_per_window <= 15 and len(server.stats.windows) > 3
 
 
+@pytest.mark.once  # pacing takes wall-clock windows: long, and about the connector, not the Python
 @pytest.mark.parametrize("reset_header", ["epoch", "delta"])
 @pytest.mark.parametrize("others", [0, 6])
 def test_the_sync_keeps_to_its_share_of_the_org_budget_and_says_when_it_waits(reset_header, others):
@@ -64,6 +65,7 @@ def test_the_sync_keeps_to_its_share_of_the_org_budget_and_says_when_it_waits(re
         assert "Kustomer rate limit: pausing requests for" in logs(run) and "50% kept for agents" in logs(run)
 
 
+@pytest.mark.once  # a minute's window or two: see above
 @pytest.mark.parametrize("reset_header", ["none", "on_429"])
 def test_without_reset_headers_the_sync_keeps_to_its_share_of_every_minute(reset_header):
     """As recorded live: no reset header (or one on 429s only), so windows are Kustomer's minute. 20 a minute, half

@@ -70,7 +70,8 @@ def test_an_absolute_next_link_on_the_api_host_is_followed(api):
 def test_audit_logs_page_back_with_the_before_cursor_inside_each_window(api):
     first = page([resource("audit_log", 2, createdAt="2026-11-01T00:00:00.000Z")], "/v1/audit-logs?count=1000&before=2")
     api.get(f"{API}/audit-logs", [{"json": first}, {"json": page([resource("audit_log", 1, createdAt="2026-10-31T00:00:00.000Z")])}])
-    recent = datetime.now(timezone.utc).strftime("%Y-%m-%d")  # one window: they are a day long
+    # One window (they are a day long); a time, not a date: just after midnight today's date is past the sync's end.
+    recent = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     output = read_stream("audit_logs", {**CONFIG, "start_date": recent})
     assert [m.record.data["id"] for m in output.records] == [f"{2:024x}", f"{1:024x}"]
     sent = [r for r in calls(api) if r.path == "/v1/audit-logs"]
@@ -82,7 +83,7 @@ def test_audit_logs_are_read_in_one_day_windows_each_a_checkpoint(api):
     """Newest first, a window of the audit log is a checkpoint only once read whole: windows are a day long, and
     each window read emits a state."""
     api.get(f"{API}/audit-logs", json=page([]))
-    start = (datetime.now(timezone.utc) - timedelta(days=3)).strftime("%Y-%m-%d")
+    start = (datetime.now(timezone.utc) - timedelta(days=3, hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")  # at any hour
     output = read_stream("audit_logs", {**CONFIG, "start_date": start})
     sent = [parse_qs(urlsplit(r.url).query) for r in calls(api) if r.path == "/v1/audit-logs"]
     starts = sorted(datetime.fromisoformat(q["filter[start]"][0].replace("Z", "+00:00")) for q in sent)
