@@ -109,7 +109,7 @@ def test_a_later_sync_passes_on_only_the_events_published_since_its_state(api):
     api.post(f"{API}/customers/search", [{"json": CONVERSATIONS}, {"json": page([])}])
     serve(api, "GET", f"conversations/{CONVERSATION['id']}/events", body("conversation_events_list.doc.json"))
     catalog = CatalogBuilder().with_stream("conversation_events", SyncMode.incremental).build()
-    since = "2026-11-01T00:00:00.000Z"  # the conversations' state: recent enough to be searched
+    since = kustomer_timestamp(datetime.now(timezone.utc) - timedelta(days=36))  # the conversations' state: searched
     state = state_of("conversation_events", {"use_global_cursor": True, "lookback_window": 0,
                                              "state": {"publishedAt": "2016-11-09T03:00:00.000Z"},
                                              "parent_state": {"conversations": {"updatedAt": since}}})
@@ -134,9 +134,10 @@ def test_a_key_without_the_event_role_stops_the_stream_at_once_and_keeps_its_sta
     for n in range(1, 21):
         api.get(f"{API}/conversations/{n:024x}/events", status_code=403, json=refused)
     catalog = CatalogBuilder().with_stream("conversation_events", SyncMode.incremental).build()
+    published, updated = (kustomer_timestamp(datetime.now(timezone.utc) - timedelta(days=d)) for d in (67, 36))
     state = state_of("conversation_events", {"use_global_cursor": True, "lookback_window": 0,
-                                             "state": {"publishedAt": "2026-10-01T00:00:00.000Z"},
-                                             "parent_state": {"conversations": {"updatedAt": "2026-11-01T00:00:00.000Z"}}})
+                                             "state": {"publishedAt": published},
+                                             "parent_state": {"conversations": {"updatedAt": updated}}})
     output = read(SourceKustomer(catalog, dict(CONFIG), state), dict(CONFIG), catalog, state)
     assert not output.errors and not output.records
     assert 1 <= sum(r.path.endswith("/events") for r in api.request_history) <= 3  # the three workers, then none
@@ -144,8 +145,8 @@ def test_a_key_without_the_event_role_stops_the_stream_at_once_and_keeps_its_sta
     assert "org.permission.event.read" in warning and "HTTP 403" in warning
     assert output.get_stream_statuses("conversation_events")[-1].name == "COMPLETE"
     final = output.most_recent_state.stream_state.__dict__
-    assert final["state"]["publishedAt"].startswith("2026-10-01T00:00:00.000")  # as given (in microseconds)
-    assert final["parent_state"]["conversations"]["updatedAt"].startswith("2026-11-01T00:00:00.000")
+    assert final["state"]["publishedAt"].startswith(published[:23])  # as given (in microseconds)
+    assert final["parent_state"]["conversations"]["updatedAt"].startswith(updated[:23])
 
 
 def test_an_events_state_that_cannot_be_used_fails_only_that_stream_with_what_to_do(api):
