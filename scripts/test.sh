@@ -7,8 +7,8 @@
 # Python X.Y is `pythonX.Y` on PATH if it runs, else pyenv's newest X.Y.*; a version not found is reported and left
 # out. Its virtualenv is $VENV (.venv) when $PYTHON (python3) is that version, else .venv-X.Y (made by `make install`).
 # Each run's fake Kustomer API gets a port of its own (KUSTOMER_FAKE_PORT: 48585, 48586, ...). Output is streamed
-# with a [X.Y] prefix and kept whole in build/test-logs/pytest-X.Y.log; the summary at the end has one line per
-# version. Exit status non-zero when a run or the image test fails, or no version was found. PYTEST_ARGS (words) are
+# with a [X.Y] prefix and kept whole in build/test-logs/pytest-X.Y.log; the summary at the end has one line per pytest
+# run. Exit status non-zero when a run or the image test fails, or no version was found. PYTEST_ARGS (words) are
 # passed to every pytest run, e.g. PYTEST_ARGS="-x unit_tests". Tests marked `once` (long, and about the connector's
 # behaviour rather than the Python it runs on) run on the first version found only, in a pytest run of their own
 # beside the others (log pytest-X.Y-once.log, its own port): they are a third of the first version's time, and much
