@@ -55,9 +55,12 @@ def read_list(session: requests.Session, base_url: str, path: str, keep: list | 
 
 
 def connector_flatten():
-    """The connector's own `flatten`, taken from its source: importing components.py would import the CDK (1 s)."""
-    path = Path(__file__).resolve().parent.parent / "source_kustomer" / "components.py"
-    node = next(n for n in ast.parse(path.read_text()).body if isinstance(n, ast.FunctionDef) and n.name == "flatten")
+    """The connector's own `flatten`, taken from its source: importing the components would import the CDK (1 s).
+    It is in source_kustomer/components.py, or in a module of the package source_kustomer/components/."""
+    package = Path(__file__).resolve().parent.parent / "source_kustomer"
+    sources = [package / "components.py", *sorted((package / "components").glob("*.py"))]
+    path, node = next((path, n) for path in sources if path.is_file() for n in ast.parse(path.read_text()).body
+                      if isinstance(n, ast.FunctionDef) and n.name == "flatten")
     namespace: dict = {}
     exec(compile(ast.Module([node], type_ignores=[]), str(path), "exec"), namespace)
     return namespace["flatten"]

@@ -50,13 +50,13 @@ class Run:
 
 
 def run(command: str, config: dict | None = None, catalog: dict | None = None, state: Any = None, timeout: int = 300,
-        check_conformance: bool = True) -> Run:
+        check_conformance: bool = True, executable: str = EXECUTABLE) -> Run:
     """`source-kustomer <command> --config ... [--catalog ...] [--state ...]` with the given objects as files.
 
     A `read` with a catalog fails the test if its output breaks the Airbyte rules `conformance.py` checks, unless
     `check_conformance=False` (only for a test that means to produce broken output)."""
     with tempfile.TemporaryDirectory() as folder:
-        args = [EXECUTABLE, command]
+        args = [executable, command]
         for flag, value in (("config", config), ("catalog", catalog), ("state", state)):
             if value is not None:
                 path = Path(folder, f"{flag}.json")

@@ -4,7 +4,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from integration_tests.cli import stamps
-from source_kustomer.components import kustomer_timestamp
+from source_kustomer.components.timestamps import kustomer_timestamp
 
 LISTS = {"queues": "routing/queues", "satisfaction_surveys": "satisfaction",  # stream -> Dataset list name
          "business_schedules": "schedules"}

@@ -118,9 +118,10 @@ def test_a_first_sync_reads_every_row_once_and_later_ones_only_what_changed(org,
     for stream in PER_CONVERSATION:
         assert state_of(second, stream)["parent_state"]["conversations"]["updatedAt"] > at
 
-    # Nothing changed since: no conversation is asked for, nothing emitted, every state at the sync's end.
+    # Nothing changed since: no conversation is asked for, nothing emitted, every state at the sync's end. (The two
+    # changes above are inside the default look-back before the second sync's end, which reads them again.)
     org.requests_log.clear()
-    idle = read(org, config, catalog, state=second.final_states())
+    idle = read(org, {**config, "lookback_window_minutes": 0}, catalog, state=second.final_states())
     assert not idle.records() and not asked(org, "events") and not asked(org, "forwards")
     assert len(org.requests_log) <= 3 * len(NEW)  # each parent's search, the schedules list
     end = expected.sync_end(idle).strftime("%Y-%m-%dT%H:%M:%S.%f")

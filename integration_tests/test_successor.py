@@ -7,7 +7,7 @@ import pytest
 
 from integration_tests import cli
 from integration_tests.fake_kustomer import API_KEY, Dataset, FakeKustomer
-from source_kustomer.components import kustomer_timestamp
+from source_kustomer.components.timestamps import kustomer_timestamp
 
 SMALL = {"customers": 150, "conversations": 100, "messages": 150, "notes": 40, "users": 20, "tags": 30, "teams": 10,
          "shortcuts": 10}

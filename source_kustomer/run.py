@@ -8,11 +8,10 @@ from typing import List, Optional
 import orjson
 from airbyte_cdk.entrypoint import AirbyteEntrypoint
 from airbyte_cdk.logger import PRINT_BUFFER
-from airbyte_cdk.models import AirbyteLogMessage, AirbyteMessage, AirbyteMessageSerializer, FailureType, Level, Type
+from airbyte_cdk.models import AirbyteMessage, AirbyteMessageSerializer, FailureType
 from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_kustomer.components import PROGRESS
 from source_kustomer.source import SourceKustomer
 
 
@@ -61,9 +60,6 @@ def run(args: Optional[List[str]] = None) -> None:
     except AirbyteTracedException as error:  # streams failed: each already has its own error message above
         _print(_without_traceback(error.as_sanitized_airbyte_message()))
         sys.exit(1)
-    finally:
-        if args[:1] == ["read"]:
-            _print(AirbyteMessage(type=Type.LOG, log=AirbyteLogMessage(level=Level.INFO, message=PROGRESS.summary())))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Helpers to run the manifest in-process against requests-mock."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from airbyte_cdk.models import SyncMode
@@ -8,10 +9,14 @@ from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
 from airbyte_cdk.utils.airbyte_secrets_utils import update_secrets
 
+import yaml
+
+import source_kustomer.source
 from source_kustomer import SourceKustomer
-from source_kustomer.components import KeyCheck, OrgBudget
 
 API = "https://acme.api.kustomerapp.com/v1"
+# Each incremental search starts this long before its state (the spec's `lookback_window_minutes` default).
+LOOKBACK = timedelta(minutes=source_kustomer.source.load_manifest()["definitions"]["tuning"]["lookback_minutes_default"])
 CONFIG = {"organization": "acme", "api_key": "unit-test-secret-key"}
 
 
@@ -50,8 +55,17 @@ def no_secrets_left_behind():
     then be masked in every later test's messages."""
     yield
     update_secrets([])
-    KeyCheck.forget()  # whether Kustomer refuses a key is asked once per process: once per test here
-    OrgBudget.forget()  # and the org's budget is one per process: one per test here
+
+
+def tune(monkeypatch, **values) -> None:
+    """Runs the connector with other values of the manifest's `tuning` (checkpoint_seconds=0, ...): each is a YAML
+    anchor there, which every use of it follows."""
+    text = source_kustomer.source.resources.files("source_kustomer").joinpath("manifest.yaml").read_text()
+    for name, value in values.items():
+        text, found = re.subn(rf"(&{name}) \S+", rf"\1 {value}", text)
+        assert found == 1, name
+    manifest = yaml.safe_load(text)
+    monkeypatch.setattr(source_kustomer.source, "load_manifest", lambda: manifest)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 
 from source_kustomer import SourceKustomer
-from source_kustomer.components import OrgBudget
+from source_kustomer.components.budget import OrgBudget
 from source_kustomer.source import load_manifest
 from unit_tests.conftest import API, CONFIG, page, resource
 
@@ -51,7 +51,16 @@ def test_every_attempt_goes_through_the_org_budget(api, monkeypatch):
     assert len(tags) == 3 and told.count(503) == 1 and told.count(200) >= 2  # the retry asked again
 
 
-def test_one_budget_per_org_whatever_the_requester(api):
-    budget = OrgBudget.of({**CONFIG, "api_url": "https://acme.api.kustomerapp.com"})
-    assert budget is OrgBudget.of({"api_url": "https://acme.api.kustomerapp.com", "max_api_usage_percent": 50})
-    assert budget is not OrgBudget.of({"api_url": "https://acme.api.kustomerapp.com", "max_api_usage_percent": 80})
+def test_one_budget_per_sync_whatever_the_requester(api, monkeypatch):
+    """Every requester of every stream of a sync waits for the same budget (the CDK builds one authenticator per
+    requester, and the org's limit is one); a new sync starts its own."""
+    used = []
+    monkeypatch.setattr(OrgBudget, "acquire_call", lambda self, request: used.append(id(self)))
+    api.get(f"{API}/tags", json=page([resource("tag", 1)]))
+    api.get(f"{API}/brands", json=page([resource("brand", 1)]))
+    catalog = CatalogBuilder().with_stream("tags", SyncMode.full_refresh).with_stream("brands", SyncMode.full_refresh).build()
+    read(SourceKustomer(catalog, dict(CONFIG), None), dict(CONFIG), catalog)
+    first = set(used)
+    used.clear()
+    read(SourceKustomer(catalog, dict(CONFIG), None), dict(CONFIG), catalog)
+    assert len(first) == 1 and len(set(used)) == 1 and first != set(used)

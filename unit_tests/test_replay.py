@@ -99,6 +99,9 @@ def test_documented_conversation_times_are_read_for_each_conversation(api):
 
 def test_a_documented_search_page_feeds_an_incremental_sync(api):
     search = body("search_customers.doc.json")  # links onwards to page 2, which answers nothing more
+    # Its `meta.total` (7,503) counts the example org, not this page: a search that stops short of what it reports
+    # is read on rather than closed short (components/search.py), so the served page says what it holds.
+    search["meta"]["total"] = len(resources(search))
     serve(api, "POST", "customers/search", search)
     recent = (datetime.now(timezone.utc) - timedelta(days=300)).strftime("%Y-%m-%d")
     config = {**CONFIG, "start_date": recent}  # within search's two years: searched, not listed

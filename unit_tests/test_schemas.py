@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 from jsonschema import Draft7Validator, FormatChecker
 
-from source_kustomer.components import flatten
+from source_kustomer.components.records import flatten
 from source_kustomer.source import load_manifest
 
 SCHEMAS = load_manifest()["schemas"]  # stream name -> its schema, from the manifest

@@ -1,4 +1,4 @@
-"""Client-side cursor bounds (components.WithinCursorBounds), and full-refresh reads listed without a cursor."""
+"""Client-side cursor bounds (records.CursorBoundsRecordFilter), and full-refresh reads listed without a cursor."""
 
 import random
 from datetime import datetime, timedelta, timezone
@@ -10,7 +10,9 @@ from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 
 from source_kustomer import SourceKustomer
-from source_kustomer.components import INDEX_LAG, WithinCursorBounds, kustomer_timestamp
+from source_kustomer.components.records import CursorBoundsRecordFilter as WithinCursorBounds
+from source_kustomer.components.timestamps import kustomer_timestamp
+from source_kustomer.source import load_manifest
 from unit_tests.conftest import API, CONFIG, page, resource
 
 FUTURE = "2099-01-01T00:00:00.000Z"  # after any sync's end
@@ -74,7 +76,7 @@ def test_a_record_changed_during_the_sync_is_left_to_the_next_incremental_sync_b
     first = sync(SyncMode.incremental)
     assert [m.record.data["id"] for m in first.records] == [now["id"]]  # after the sync's end: next sync's
     # The state is the sync's end, a minute before it started: the next sync starts there, not at the last record.
-    end = datetime.now(timezone.utc) - timedelta(seconds=INDEX_LAG)
+    end = datetime.now(timezone.utc) - timedelta(seconds=load_manifest()["definitions"]["tuning"]["index_lag_seconds"])
     state = datetime.strptime(first.most_recent_state.stream_state.updatedAt, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
     assert end - timedelta(minutes=2) < state <= end
 

@@ -7,7 +7,8 @@ import math
 import pytest
 import requests
 
-from source_kustomer.components import Backoff, OrgBudget, reset_at
+from source_kustomer.components.budget import OrgBudget, reset_at
+from source_kustomer.components.errors import KustomerBackoffStrategy as Backoff
 
 API = "https://acme.api.kustomerapp.com"
 
@@ -57,7 +58,7 @@ def test_reset_header_is_read_as_epoch_or_as_seconds_from_now():
 
 
 def test_requests_pause_at_the_agents_reserve_until_the_refill(clock, caplog):
-    budget = OrgBudget(API, 50, clock=clock, sleep=clock.sleep)
+    budget = OrgBudget(50, clock=clock, sleep=clock.sleep)
     exchange(budget, response(limit=1000, remaining=501, reset=int(clock.now) + 40))
     budget.acquire_call(request())  # 501 left: one more is within our half
     assert clock.slept == []
@@ -68,7 +69,7 @@ def test_requests_pause_at_the_agents_reserve_until_the_refill(clock, caplog):
 
 
 def test_full_usage_waits_only_when_nothing_is_left(clock):
-    budget = OrgBudget(API, 100, clock=clock, sleep=clock.sleep)
+    budget = OrgBudget(100, clock=clock, sleep=clock.sleep)
     exchange(budget, response(limit=300, remaining=1, reset=int(clock.now) + 10))
     budget.acquire_call(request())
     assert clock.slept == []
@@ -77,21 +78,21 @@ def test_full_usage_waits_only_when_nothing_is_left(clock):
 
 
 def test_a_429_pauses_everything_until_its_reset_given_as_seconds(clock):
-    budget = OrgBudget(API, 50, clock=clock, sleep=clock.sleep)
+    budget = OrgBudget(50, clock=clock, sleep=clock.sleep)
     exchange(budget, response(status=429, limit=1000, remaining=0, reset=25))
     budget.acquire_call(request())
     assert sum(clock.slept) == 25
 
 
 def test_a_429_without_headers_pauses_a_minute(clock):
-    budget = OrgBudget(API, 50, clock=clock, sleep=clock.sleep)
+    budget = OrgBudget(50, clock=clock, sleep=clock.sleep)
     exchange(budget, response(status=429, limit=None))
     budget.acquire_call(request())
     assert sum(clock.slept) == 60
 
 
 def test_searches_stay_within_their_share_of_100_a_minute(clock):
-    budget = OrgBudget(API, 50, clock=clock, sleep=clock.sleep)
+    budget = OrgBudget(50, clock=clock, sleep=clock.sleep)
     for _ in range(50):
         budget.acquire_call(request("POST", "/v1/customers/search"))
         clock.now += 0.1
@@ -102,7 +103,7 @@ def test_searches_stay_within_their_share_of_100_a_minute(clock):
 
 
 def test_a_search_429_with_org_budget_left_pauses_only_searches(clock):
-    budget = OrgBudget(API, 50, clock=clock, sleep=clock.sleep)
+    budget = OrgBudget(50, clock=clock, sleep=clock.sleep)
     exchange(budget, response(429, 1000, 900, int(clock.now) + 30), "POST", "/v1/customers/search")
     budget.acquire_call(request("GET"))
     assert clock.slept == []
@@ -111,7 +112,7 @@ def test_a_search_429_with_org_budget_left_pauses_only_searches(clock):
 
 
 def test_without_reset_headers_the_sync_keeps_to_its_share_of_a_sliding_minute(clock):
-    budget = OrgBudget(API, 50, clock=clock, sleep=clock.sleep)
+    budget = OrgBudget(50, clock=clock, sleep=clock.sleep)
     for n in range(20):  # 50% of 40: twenty requests, answered at once
         exchange(budget, response(limit=40, remaining=39 - n))
     assert clock.slept == []
@@ -120,7 +121,7 @@ def test_without_reset_headers_the_sync_keeps_to_its_share_of_a_sliding_minute(c
 
 
 def test_without_reset_headers_the_agents_reserve_holds_until_the_minute_can_have_ended(clock):
-    budget = OrgBudget(API, 50, clock=clock, sleep=clock.sleep)
+    budget = OrgBudget(50, clock=clock, sleep=clock.sleep)
     exchange(budget, response(limit=1000, remaining=600))  # the window we see began at the latest now
     clock.now += 10
     exchange(budget, response(limit=1000, remaining=500))  # agents used the rest of our half
@@ -129,7 +130,7 @@ def test_without_reset_headers_the_agents_reserve_holds_until_the_minute_can_hav
 
 
 def test_a_refill_seen_in_remaining_ends_a_pause_early(clock):
-    budget = OrgBudget(API, 50, clock=clock, sleep=clock.sleep)
+    budget = OrgBudget(50, clock=clock, sleep=clock.sleep)
     exchange(budget, response(limit=1000, remaining=501))
     in_flight = request()
     budget.acquire_call(in_flight)  # 500 left: the next request must wait up to a minute
@@ -153,7 +154,7 @@ def test_in_every_fixed_minute_of_the_api_the_sync_stays_within_its_share(clock,
     """A simulated Kustomer counting requests in fixed minutes, 40 a minute, answered `latency` seconds after they are
     sent, with reset headers in each form; the sync's share is half. 150 requests: the budget minimum is 7.5 minutes."""
     limit, share, total = 40, 0.5, 150
-    budget = OrgBudget(API, share * 100, clock=clock, sleep=clock.sleep)
+    budget = OrgBudget(share * 100, clock=clock, sleep=clock.sleep)
     per_minute, refused = {}, 0
     for _ in range(total):
         sent = request()
@@ -182,7 +183,7 @@ def test_backoff_is_exponential_with_jitter_and_bounded():
 
 def test_pages_in_flight_follow_the_share_and_the_response_time(clock):
     """Enough requests in flight to use the sync's share: its rate a second times the median response time, plus one."""
-    budget = OrgBudget(API, 50, clock=clock, sleep=clock.sleep)
+    budget = OrgBudget(50, clock=clock, sleep=clock.sleep)
     assert budget.pages_ahead() == 1  # nothing measured yet
     for _ in range(5):
         sent = request()
@@ -196,7 +197,7 @@ def test_pages_in_flight_follow_the_share_and_the_response_time(clock):
 def test_a_window_shorter_than_a_minute_is_learned(clock, headers):
     """Kustomer counts per minute; a limit that resets every 10 s (a proxy, or a test fake) is learned from two reset
     headers in a row, or from `remaining` refilling at the same interval twice, and then paces over 10 s."""
-    budget = OrgBudget(API, 50, clock=clock, sleep=clock.sleep)
+    budget = OrgBudget(50, clock=clock, sleep=clock.sleep)
     start = clock.now
     for window in range(4):
         for n in range(5):
@@ -204,3 +205,27 @@ def test_a_window_shorter_than_a_minute_is_learned(clock, headers):
             reset = start + (window + 1) * 10 if headers == "reset" else None
             exchange(budget, response(limit=100, remaining=99 - n, reset=reset))
     assert budget.window == 10.0
+
+
+@pytest.mark.parametrize("counter", ["constant", "alternating"])
+def test_a_remaining_that_does_not_fall_with_the_sync_never_holds_it_below_its_share(clock, counter):
+    """`remaining` that never falls (a proxy: limit - 1 on every answer), or two counters that alternate (pods behind
+    a load balancer, each counting its own requests per clock minute): the budget takes `remaining` afresh once its
+    window must have ended, so 200 requests at 50 a minute take about their budget minimum, not one a minute."""
+    limit, share, total, latency = 100, 0.5, 200, 0.3
+    budget = OrgBudget(share * 100, clock=clock, sleep=clock.sleep)
+    counts, per_minute = {}, {}
+    for n in range(total):
+        sent = request()
+        budget.acquire_call(sent)
+        clock.now += latency
+        minute = math.floor(clock.now / 60)
+        per_minute[minute] = per_minute.get(minute, 0) + 1
+        pod = (n % 2, minute)
+        counts[pod] = counts.get(pod, 0) + 1
+        remaining = limit - 1 if counter == "constant" else limit - counts[pod]
+        budget.update_from_response(sent, response(limit=limit, remaining=remaining))
+    elapsed = clock.now - 1_800_000_000.0
+    minimum = (math.ceil(total / (limit * share)) - 1) * 60  # the last minute's requests go at its start
+    assert elapsed <= 1.5 * minimum, (elapsed, minimum)
+    assert max(per_minute.values()) <= limit * share + 2  # and never more than its share of a minute

@@ -5,7 +5,9 @@ import pytest
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_kustomer.components import NormalizeConfig, normalize_base_url, normalize_organization, normalize_start_date
+from source_kustomer.components.config import normalize_base_url, normalize_organization, normalize_start_date
+from source_kustomer.components.config import NormalizeConfigTransformation
+from source_kustomer.source import load_manifest
 
 
 @pytest.mark.parametrize(
@@ -127,9 +129,15 @@ def test_bad_start_date_is_a_config_error(start_date):
     assert "`start_date`" in raised.value.message
 
 
+def normalize(config: dict) -> None:
+    """The transformation as the manifest configures it."""
+    [rule] = load_manifest()["spec"]["config_normalization_rules"]["transformations"]
+    NormalizeConfigTransformation(parameters=rule["$parameters"]).transform(config)
+
+
 def test_normalize_config_derives_the_api_url_from_the_organization():
     config = {"organization": "https://Acme.kustomerapp.com/app", "api_key": "k", "start_date": "2024-01-01"}
-    NormalizeConfig().transform(config)
+    normalize(config)
     assert config["organization"] == "acme"
     assert config["api_url"] == "https://acme.api.kustomerapp.com"
     assert config["start_datetime"] == "2024-01-01T00:00:00.000Z"
@@ -137,6 +145,6 @@ def test_normalize_config_derives_the_api_url_from_the_organization():
 
 def test_base_url_overrides_the_org_host():
     config = {"organization": "acme", "api_key": "k", "base_url": "https://api.prod2.kustomerapp.com/v1"}
-    NormalizeConfig().transform(config)
+    normalize(config)
     assert config["api_url"] == "https://api.prod2.kustomerapp.com"
     assert "start_datetime" not in config

@@ -1,11 +1,12 @@
 """Custom attributes as typed columns, per-klass streams and CSAT rows, against requests-mock."""
 
+import json
 import time
 
 from airbyte_cdk.test.entrypoint_wrapper import discover
 
 from source_kustomer import SourceKustomer
-from source_kustomer.components import SatisfactionResponses, flatten
+from source_kustomer.components.records import SatisfactionResponseExtractor as SatisfactionResponses, flatten
 from unit_tests.conftest import API, CONFIG, page, read_stream, resource
 
 
@@ -82,8 +83,7 @@ def test_a_satisfaction_row_per_conversation_that_was_sent_a_survey():
     updated_at = conversations[0]["attributes"]["updatedAt"]
 
     class Page:
-        def json(self):
-            return page(conversations)
+        content = json.dumps(page(conversations)).encode()
 
     [row] = SatisfactionResponses({"name": "satisfaction_responses"}).extract_records(Page())
     assert row["id"] == row["conversationId"] == f"{1:024x}" and row["customerId"] == "c1"

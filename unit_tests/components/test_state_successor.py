@@ -9,7 +9,8 @@ from airbyte_cdk.models import AirbyteStateMessageSerializer, SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 
 from source_kustomer import SourceKustomer
-from source_kustomer.components import SHARED_HOST
+from source_kustomer.components.config import SHARED_HOST
+from source_kustomer.components.state import SyncPlan
 
 ARCHIVED = {"api_token": "singer-token", "start_date": "2019-01-01T00:00:00Z"}
 BOOKMARKS = {"bookmarks": {"customers": "2021-12-25T18:00:00Z", "kobjects": "2021-12-25T18:00:00Z",
@@ -68,7 +69,9 @@ def test_a_list_resumes_from_a_state_older_than_search_reaches():
               stream_state("kobjects", {"state": {"updatedAt": "2021-12-25T18:00:00.000Z"}}),
               stream_state("notes", {"updatedAt": "2099-01-01T00:00:00.000Z"})]  # within reach: searched, not listed
     config = SourceKustomer(None, {"organization": "acme", "api_key": "k"}, states).built_config()
-    assert config["list_from"] == {"customers": "2021-12-25T18:00:00.000Z", "kobjects": "2021-12-25T18:00:00.000Z"}
+    plan = SyncPlan.of(config)  # what the sync's list streams start from
+    assert {name: plan.stream(name).list_from for name in ("customers", "kobjects", "notes")} == {
+        "customers": "2021-12-25T18:00:00.000Z", "kobjects": "2021-12-25T18:00:00.000Z", "notes": None}
 
 
 @pytest.mark.parametrize("bad", ["not-a-date", 12345, None, "2024-01-01", {"at": 1}])

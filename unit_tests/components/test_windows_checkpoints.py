@@ -1,4 +1,4 @@
-"""Checkpoints on a slow API: a state every CHECKPOINT_SECONDS however few records came (lists by position, search
+"""Checkpoints on a slow API: a state every `checkpoint_seconds` however few records came (lists by position, search
 windows within the window), and a full refresh that Airbyte resumes within its job reads on from the position."""
 
 from datetime import datetime, timedelta, timezone
@@ -8,10 +8,10 @@ from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 
-from source_kustomer import SourceKustomer, components
-from source_kustomer.components import kustomer_timestamp
-from unit_tests.conftest import API, CONFIG, calls, page, resource
-from unit_tests.test_conversation_activity import state_of
+from source_kustomer import SourceKustomer
+from source_kustomer.components.timestamps import kustomer_timestamp
+from unit_tests.conftest import API, CONFIG, calls, page, resource, tune
+from unit_tests.components.test_substreams import state_of
 
 PAGES = 4
 
@@ -40,8 +40,8 @@ def run(mode: SyncMode, state=None, config=None):
 
 @pytest.mark.parametrize("mode", [SyncMode.incremental, SyncMode.full_refresh])
 def test_a_slow_list_is_checkpointed_by_time_page_by_page(customers, monkeypatch, mode):
-    """With the clock past CHECKPOINT_SECONDS after every page, each page read is a checkpoint: its position."""
-    monkeypatch.setattr(components, "CHECKPOINT_SECONDS", 0.0)
+    """With the clock past `checkpoint_seconds` after every page, each page read is a checkpoint: its position."""
+    tune(monkeypatch, checkpoint_seconds=0)
     output = run(mode)
     assert not output.errors and len(output.records) == PAGES * 100
     positions = [s["list"]["page"] for s in states(output) if "list" in s]
@@ -49,7 +49,7 @@ def test_a_slow_list_is_checkpointed_by_time_page_by_page(customers, monkeypatch
 
 
 def test_without_the_clock_a_short_list_is_one_checkpoint(customers):
-    """The same list at full speed: 400 records, under CHECKPOINT_RECORDS, so no position, only the final state."""
+    """The same list at full speed: 400 records, under `checkpoint_records`, so no position, only the final state."""
     output = run(SyncMode.incremental)
     assert not output.errors and len(output.records) == PAGES * 100
     assert not [s for s in states(output) if "list" in s], states(output)
@@ -58,7 +58,7 @@ def test_without_the_clock_a_short_list_is_one_checkpoint(customers):
 def test_a_full_refresh_resumed_within_its_job_reads_on_from_its_position(customers, monkeypatch):
     """Airbyte hands a resumable full refresh's last state to the next attempt of the same job: it reads on from
     the page the state names, not from the first."""
-    monkeypatch.setattr(components, "CHECKPOINT_SECONDS", 0.0)
+    tune(monkeypatch, checkpoint_seconds=0)
     first = run(SyncMode.full_refresh)
     middle = [s for s in states(first) if s.get("list", {}).get("page") == 3][0]
     customers.reset_mock()
@@ -70,9 +70,9 @@ def test_a_full_refresh_resumed_within_its_job_reads_on_from_its_position(custom
 
 
 def test_a_slow_search_window_is_checkpointed_by_time_within_the_window(api, monkeypatch):
-    """A first sync from a recent start date searches: with the clock past CHECKPOINT_SECONDS after every record,
+    """A first sync from a recent start date searches: with the clock past `checkpoint_seconds` after every record,
     the state moves within the window to the last `updatedAt` read, never past a record not yet emitted."""
-    monkeypatch.setattr(components, "CHECKPOINT_SECONDS", 0.0)
+    tune(monkeypatch, checkpoint_seconds=0)
     now = datetime.now(timezone.utc).replace(microsecond=0)
     start = now - timedelta(days=5)
     hits = [resource("customer", n, updatedAt=kustomer_timestamp(start + timedelta(hours=1, minutes=n))) for n in range(1, 251)]

@@ -11,10 +11,10 @@ from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 
 from integration_tests.conformance import violations
-from source_kustomer import SourceKustomer, components
-from source_kustomer.components import kustomer_timestamp, to_utc
+from source_kustomer import SourceKustomer
+from source_kustomer.components.timestamps import kustomer_timestamp, to_utc
 from source_kustomer.source import load_manifest
-from unit_tests.conftest import API, CONFIG, page, read_stream, resource
+from unit_tests.conftest import API, CONFIG, LOOKBACK, page, read_stream, resource, tune
 from unit_tests.test_replay import body, resources, serve
 
 STREAMS = {"conversation_events": "publishedAt", "conversation_forwards": "updatedAt", "business_schedules": "updatedAt"}
@@ -118,7 +118,8 @@ def test_a_later_sync_passes_on_only_the_events_published_since_its_state(api):
     assert sorted(m.record.data["publishedAt"] for m in output.records) == [
         "2016-11-09T03:23:34.083Z", "2016-11-09T05:57:07.066Z"]  # not the create event, published 02:46
     searched = [r.json() for r in api.request_history if r.path == "/v1/customers/search"]
-    assert searched and all(s["and"][0]["conversation_updated_at"]["gte"] >= since[:19] for s in searched)
+    earliest = kustomer_timestamp(to_utc(since) - LOOKBACK)  # searches start a look-back before the state
+    assert searched and all(s["and"][0]["conversation_updated_at"]["gte"] >= earliest[:19] for s in searched)
     final = output.most_recent_state.stream_state.__dict__
     assert final["state"]["publishedAt"] > "2026" and final["parent_state"]["conversations"]["updatedAt"] > since
 
@@ -162,9 +163,9 @@ def test_an_events_state_that_cannot_be_used_fails_only_that_stream_with_what_to
 
 def test_many_changed_conversations_are_checkpointed_as_their_events_are_read_and_resumed_from_any_state(api, monkeypatch):
     """1,200 conversations changed since the state, found by search in `updatedAt` order, one new event each; a state
-    every 300 events here (CHECKPOINT_RECORDS, 5,000 in a sync). Each state's conversations' `updatedAt` is one up to
+    every 300 events here (`checkpoint_records`, 5,000 in a sync). Each state's conversations' `updatedAt` is one up to
     which every conversation's events were emitted before it; resumed from one, the sync searches from there on."""
-    monkeypatch.setattr(components, "CHECKPOINT_RECORDS", 300)
+    tune(monkeypatch, checkpoint_records=300)
     now = datetime.now(timezone.utc).replace(microsecond=0)
     since = now - timedelta(days=20)
     changed = {f"{n:024x}": kustomer_timestamp(since + timedelta(minutes=10, seconds=n)) for n in range(1, 1201)}
@@ -201,14 +202,15 @@ def test_many_changed_conversations_are_checkpointed_as_their_events_are_read_an
         assert not [k for k in before if k not in changed], [k for k in before if k not in changed][:3]
         assert len({key for key in before if changed[key] >= parent}) <= 300 + 100  # and reads little again
 
-    # Resumed from a state mid-way: the search starts at its conversations' updatedAt, and the rest is read.
+    # Resumed from a state mid-way: the search starts at its conversations' updatedAt (less the look-back), and the
+    # rest is read.
     blob, before = checkpoints[len(checkpoints) // 2]
     api.reset_mock()
     resumed = state_of("conversation_events", blob)
     rest = read(SourceKustomer(catalog, dict(CONFIG), resumed), dict(CONFIG), catalog, resumed)
     assert not rest.errors
     searched = [r.json()["and"][0]["conversation_updated_at"]["gte"] for r in api.request_history if r.path == "/v1/customers/search"]
-    assert min(searched)[:19] == blob["parent_state"]["conversations"]["updatedAt"][:19]
+    assert min(searched)[:19] == kustomer_timestamp(to_utc(blob["parent_state"]["conversations"]["updatedAt"]) - LOOKBACK)[:19]
     assert set(before) | {m.record.data["conversationId"] for m in rest.records} == set(changed)
 
 

@@ -1,6 +1,7 @@
 """Record shape: id/type, attributes at top level, relationships kept, `<relationship>Id` foreign keys."""
 
-from source_kustomer.components import KustomerHeaders, flatten
+from source_kustomer.components.auth import KustomerAuthenticator
+from source_kustomer.components.records import flatten
 from unit_tests.conftest import API, CONFIG, page, read_stream, resource
 
 
@@ -52,7 +53,7 @@ def test_read_emits_flat_records(api):
 
 
 def test_the_headers_component_never_shows_the_key():
-    assert CONFIG["api_key"] not in repr(KustomerHeaders(CONFIG, {}))
+    assert CONFIG["api_key"] not in repr(KustomerAuthenticator(CONFIG, {}))
 
 
 def test_kobjects_are_read_per_klass_and_tagged_with_the_klass_name(api):
@@ -71,40 +72,6 @@ def test_start_date_drops_older_records_of_time_bound_streams_only(api):
     config = {"organization": "acme", "api_key": "k", "start_date": "2024-01-01"}
     assert [m.record.data["id"] for m in read_stream("customers", config).records] == [new["id"]]
     assert len(read_stream("users", config).records) == 1  # reference tables are always whole
-
-
-def test_once_per_restart_drops_only_the_records_a_restart_reads_again():
-    from airbyte_cdk.sources.types import StreamSlice
-
-    from source_kustomer.components import OncePerRestart
-
-    keep = OncePerRestart(parameters={}, config={})
-    window = StreamSlice(partition={}, cursor_slice={"start_time": "a", "end_time": "z"})
-    first = [{"id": "1", "updatedAt": "t1"}, {"id": "2", "updatedAt": "t2"}, {"id": "3", "updatedAt": "t2"}]
-    assert list(keep.filter_records(first, {}, window)) == first
-    # The restart starts at t2 and reads 2 and 3 again, then one more record at t2 and a later one.
-    restarted = StreamSlice(partition={}, cursor_slice={"start_time": "t2", "end_time": "z"})
-    again = [{"id": "2", "updatedAt": "t2"}, {"id": "3", "updatedAt": "t2"}, {"id": "4", "updatedAt": "t2"},
-             {"id": "5", "updatedAt": "t3"}]
-    assert [r["id"] for r in keep.filter_records(again, {}, restarted)] == ["4", "5"]
-    # Another window keeps its own memory.
-    other = StreamSlice(partition={}, cursor_slice={"start_time": "a", "end_time": "y"})
-    assert [r["id"] for r in keep.filter_records([{"id": "2", "updatedAt": "t2"}], {}, other)] == ["2"]
-
-
-def test_progress_is_logged_per_stream_while_reading_and_summed_up(caplog, monkeypatch):
-    import logging
-
-    from source_kustomer.components import Progress
-
-    progress = Progress()
-    monkeypatch.setattr(Progress, "EVERY", 0.0)
-    with caplog.at_level(logging.INFO, logger="airbyte"):
-        progress.page("customers", 100)
-        progress.page("customers", 100)
-        progress.page("tags", 7)
-    assert "customers: 2 pages, 200 records read so far" in caplog.text
-    assert progress.summary() == "Read from Kustomer: customers: 2 pages, 200 records; tags: 1 pages, 7 records"
 
 
 def test_fields_the_schema_does_not_declare_go_into_other_attributes_and_nothing_is_dropped(api):
