@@ -78,21 +78,18 @@ def stamps(state: Any) -> list[str]:
 
 
 def configured_catalog(catalog: dict, streams: Iterable[str] | None = None, incremental: bool = False) -> dict:
-    """Selects every stream of a discovered catalog (or the named ones), full refresh or incremental + dedup."""
+    """Selects every stream of a discovered catalog (or the named ones), full refresh or incremental + dedup (a
+    stream that offers only full refresh, such as slas, in full refresh)."""
     wanted = set(streams) if streams is not None else None
-    return {
-        "streams": [
-            {
-                "stream": stream,
-                "sync_mode": "incremental" if incremental else "full_refresh",
-                "destination_sync_mode": "append_dedup" if incremental else "overwrite",
+
+    def configured(stream: dict) -> dict:
+        mode = incremental and "incremental" in stream["supported_sync_modes"]
+        return {"stream": stream, "sync_mode": "incremental" if mode else "full_refresh",
+                "destination_sync_mode": "append_dedup" if mode else "overwrite",
                 "primary_key": stream.get("source_defined_primary_key"),
-                **({"cursor_field": stream["default_cursor_field"]} if incremental else {}),
-            }
-            for stream in catalog["streams"]
-            if wanted is None or stream["name"] in wanted
-        ]
-    }
+                **({"cursor_field": stream["default_cursor_field"]} if mode else {})}
+
+    return {"streams": [configured(stream) for stream in catalog["streams"] if wanted is None or stream["name"] in wanted]}
 
 
 def read_until_state(config: dict, catalog: dict, until: Callable[[dict], bool], timeout: int = 300,

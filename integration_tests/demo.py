@@ -1,4 +1,5 @@
-"""`make demo`: serve the fake Kustomer API on 127.0.0.1 and run spec, check, discover and read against it.
+"""`make demo`: serve the fake Kustomer API on 127.0.0.1 and run spec, check, discover and read against it, then load
+the read into DuckDB (in memory) and print one support metric from examples/analytics/ (CSAT per team).
 
     python -m integration_tests.demo [--scale 2.0] [--show-record customers]
 """
@@ -44,6 +45,23 @@ def main(argv: list[str] | None = None) -> None:
         errors = [t["error"]["message"] for t in read.of_type("TRACE") if t["type"] == "ERROR"]
         if errors or read.returncode:
             raise SystemExit(f"read failed: {errors or read.stderr[-2000:]}")
+        show_metric(cli.configured_catalog(catalog), read)
+
+
+def show_metric(catalog: dict, read: cli.Run, query: str = "csat_per_team", rows: int = 5) -> None:
+    """The read loaded into DuckDB as Airbyte would store it, and one of examples/analytics/'s queries on it."""
+    from examples.analytics import load_duckdb
+    from examples.analytics.run import run, sql, table
+
+    con = load_duckdb.connect()
+    load_duckdb.load(con, catalog, [read.messages])
+    columns, result = run(con, query)
+    title = sql(query).splitlines()[0].removeprefix("-- ").rstrip(".")
+    print(f"\n{title} (examples/analytics/{query}.sql on this read, loaded into DuckDB):")
+    print(table(columns, result, rows))
+    print("\nThe other queries (first response and resolution time, handle time, CSAT per agent, SLA breaches, backlog,"
+          " occupancy):\n  .venv/bin/python -m examples.analytics.run --list\n"
+          "  .venv/bin/python -m examples.analytics.run all --demo")
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ def test_bad_config_stops_other_commands_with_a_config_error_and_no_traceback(co
 
 def test_discover_offers_every_stream_with_a_schema_and_id_key(fake, catalog):
     assert {stream["name"] for stream in catalog["streams"]} == STREAMS | DERIVED | klass_streams(fake.dataset).keys()
-    cursors = {"audit_logs": "createdAt", "deletions": "createdAt", "conversation_times": "conversationUpdatedAt",
+    cursors = {"audit_logs": "createdAt", "deletions": "createdAt", "conversation_times": "createdAt",
                "conversation_events": "publishedAt"}
     for stream in catalog["streams"]:
         schema = stream["json_schema"]

@@ -122,23 +122,6 @@ def test_satisfaction_responses_are_the_surveys_sent_with_conversations(org):
     assert {r["id"] for r in run.records("satisfaction_surveys")} == forms >= {r["form"] for r in rows.values()}
 
 
-def test_conversation_times_are_read_again_only_for_changed_conversations(org):
-    run, catalog = read(org, ["conversation_times", "queues"])
-    expected = {t["id"] for c in org.dataset.all("conversations") for t in org.dataset.conversation_times(c)}
-    assert expected and {r["id"] for r in run.records("conversation_times")} == expected
-    assert {r["id"] for r in run.records("queues")} == {q["id"] for q in org.dataset.all("routing/queues")}
-    changed = next(c for c in org.dataset.all("conversations") if org.dataset.conversation_times(c))
-    org.dataset.touch("conversations", [changed["id"]], at=after(run))
-    org.requests_log.clear()
-    second, _ = read(org, ["conversation_times"], state=run.final_states(), catalog=catalog)
-    asked = [e["path"].split("/")[3] for e in org.requests_log if e["path"].endswith("/times")]
-    [times] = [s for s in run.final_states() if s["stream"]["stream_descriptor"]["name"] == "conversation_times"]
-    state = times["stream"]["stream_state"]["parent_state"]["conversations"]["updatedAt"][:23]  # queues' comes first at times
-    at_boundary = {c["id"] for c in org.dataset.all("conversations") if c["attributes"]["updatedAt"][:23] == state}
-    assert changed["id"] in asked and set(asked) <= {changed["id"]} | at_boundary  # search re-reads its boundary
-    assert {t["id"] for t in org.dataset.conversation_times(changed)} <= {r["id"] for r in second.records("conversation_times")}
-
-
 def test_hard_deletes_arrive_as_deletion_rows_and_as_markers_in_their_stream(org):
     def markers(run, stream):
         return {r["id"]: r for r in run.records(stream) if r.get("_ab_cdc_deleted_at")}

@@ -137,6 +137,8 @@ class SourceKustomer(ConcurrentDeclarativeSource):
         """A requester the manifest defines (key_check, probe, probe_search): through the org's budget and the
         CDK's retries, like every request of a sync."""
         definition = copy.deepcopy(self.resolved_manifest["definitions"][name])
+        # The CDK logs retries that ran out with a traceback; check says what failed in words (_unanswered).
+        logging.getLogger(f"airbyte.HttpRequester.check {name}").addFilter(_without_traceback)
         return ModelToComponentFactory().create_component(HttpRequesterModel, definition, config, name=f"check {name}")
 
     def _unreadable_streams(self, config: Mapping[str, Any]) -> dict[str, str]:
@@ -200,6 +202,11 @@ def _unanswered(error: AirbyteTracedException, host: str) -> str:
             return f"The request to {host} failed ({name}); check `base_url` and try again."
         cause = cause.__cause__ or cause.__context__
     return f"The request to {host} failed ({error.message or 'no answer'}); check `base_url` and try again."
+
+
+def _without_traceback(record: logging.LogRecord) -> bool:
+    record.exc_info, record.exc_text = None, None
+    return True
 
 
 def _failed(message: str) -> AirbyteConnectionStatus:

@@ -92,6 +92,7 @@ def test_documented_conversation_times_are_read_for_each_conversation(api):
     api.get(f"{API}/conversations", json=conversations)
     [conversation] = resources(conversations)
     serve(api, "GET", f"conversations/{conversation['id']}/times", times)
+    api.post(f"{API}/customers/search", json=page([]))  # the last two years' times, searched: none here
     output, broken = sync("conversation_times")
     assert not output.errors and not broken, broken
     assert sorted(m.record.data["id"] for m in output.records) == sorted(r["id"] for r in resources(times))
@@ -124,3 +125,36 @@ def test_a_recorded_400_body_fails_the_stream_with_kustomers_words(api):
                   dict(CONFIG), CatalogBuilder().with_stream("tags", SyncMode.full_refresh).build(), expecting_exception=True)
     assert output.errors and not output.records
     assert any(re.search(r"400|Bad Request", e.trace.error.message or "") for e in output.errors)
+
+
+def test_documented_sla_versions_holidays_and_attribute_metadata_are_read(api):
+    """Kustomer's examples for the SLA with its versions (`included`, one object), a schedule with its holidays
+    (`included`, a list) and a resource's custom-attribute metadata, replayed through their streams."""
+    sla, schedule = body("sla_get_with_versions.doc.json"), body("schedule_get_by_id_include_holidays.doc.json")
+    metadata = body("metadata_customer.doc.json")
+    api.get(f"{API}/slas", json=page([sla["data"]]))
+    serve(api, "GET", f"slas/{sla['data']['id']}", sla)
+    api.get(f"{API}/schedules", json=page([schedule["data"]]))
+    serve(api, "GET", f"schedules/{schedule['data']['id']}", schedule)
+    api.get(f"{API}/metadata/customer", json=metadata)
+    for stream, wanted in (("sla_versions", [sla["included"]["id"]]),
+                           ("business_schedule_holidays", [h["id"] for h in schedule["included"]]),
+                           ("custom_attribute_metadata", [f"customer.{n}" for n in metadata["data"]["attributes"]["properties"]])):
+        output, broken = sync(stream)
+        assert not output.errors and not broken, (stream, broken)
+        assert [m.record.data["id"] for m in output.records if m.record.data["id"].startswith(wanted[0][:9])] == wanted, stream
+
+
+def test_documented_attachments_come_with_their_messages(api):
+    """The documented attachment list has no ids: each takes the last segment of its `links.self`."""
+    messages = body("messages_list.doc.json")
+    attachments = body("conversation_attachments_list.doc.json")["data"][:len(resources(messages))]
+    for message, attachment in zip(resources(messages), attachments):
+        attachment["relationships"]["message"]["data"]["id"] = message["id"]
+    api.get(f"{API}/messages", json={**messages, "included": attachments})
+    api.get(f"{API}/audit-logs", json=page([]))
+    output, broken = sync("message_attachments")
+    assert not output.errors and not broken, broken
+    rows = [m.record.data for m in output.records]
+    assert [r["id"] for r in rows] == [a["links"]["self"].rsplit("/", 1)[-1] for a in attachments[:len(rows)]] and rows
+    assert all(r["messageUpdatedAt"] and r["messageId"] for r in rows)

@@ -16,12 +16,13 @@ import jsonschema
 import pytest
 from jsonschema import Draft7Validator, FormatChecker
 
-from source_kustomer.components.records import flatten
+from source_kustomer.components.records import CustomAttributeMetadataExtractor, IncludedRecordExtractor, flatten
 from source_kustomer.source import load_manifest
 
 SCHEMAS = load_manifest()["schemas"]  # stream name -> its schema, from the manifest
 PAYLOADS = Path(__file__).parent / "real_payloads"
-REFERENCE = Path("/work/shared/reference/real-payloads")  # where they were copied from; absent on a clean checkout
+# Where most were copied from, beside the repository (../shared/reference/real-payloads); absent on a clean checkout.
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "real-payloads"
 
 # Each vendored body -> the stream whose records its resources are (kobjects_<klass> streams share the kobjects schema).
 STREAM_OF = {
@@ -54,7 +55,15 @@ STREAM_OF = {
     "klasses_list.doc.json": "klasses",
     "satisfaction_list.doc.json": "satisfaction_surveys",
     "schedules_list.doc.json": "business_schedules",
+    "sla_get_with_versions.doc.json": "slas",
+    "schedule_get_by_id_include_holidays.doc.json": "business_schedules",
+    "metadata_customer.doc.json": "custom_attribute_metadata",
+    "conversation_attachments_list.doc.json": "message_attachments",
+    "message_attachment_get.doc.json": "message_attachments",
+    "attachment_get_by_id.doc.json": "message_attachments",
 }
+# Bodies whose `included` resources are another stream's records (read with `include=` or `versions=`).
+INCLUDED_OF = {"sla_get_with_versions.doc.json": "sla_versions", "schedule_get_by_id_include_holidays.doc.json": "business_schedule_holidays"}
 
 # Mistakes in Kustomer's hand-written examples (never in recordings), corrected in memory before checking.
 OPENAPI_FRAGMENT_KEYS = {"type", "format", "example", "description"}
@@ -129,9 +138,18 @@ def resources(name: str, corrected: bool = True) -> list:
     return data
 
 
-def records(name: str) -> list:
-    """The rows the connector would emit for a payload's resources (flatten() without custom columns)."""
-    stream = STREAM_OF[name]
+class Body:
+    def __init__(self, body: dict):
+        self.content = json.dumps(body).encode()
+
+
+def records(name: str, included: bool = False) -> list:
+    """The rows the connector would emit for a payload's resources (flatten() without custom columns; the metadata
+    and the `included` resources through the connector's own extractors)."""
+    stream = INCLUDED_OF[name] if included else STREAM_OF[name]
+    if stream == "custom_attribute_metadata" or included:
+        extractor = CustomAttributeMetadataExtractor() if not included else IncludedRecordExtractor({"included_type": None})
+        return list(extractor.extract_records(Body(json.loads((PAYLOADS / name).read_text()))))
     rows = []
     for resource in resources(name):
         row = flatten(copy.deepcopy(resource))
@@ -185,8 +203,9 @@ def test_vendored_payloads_are_byte_for_byte_copies():
     if not REFERENCE.is_dir():
         pytest.skip(f"the team's reference folder {REFERENCE}, which the copies in {PAYLOADS.name}/ came from, is not "
                     "on this machine: nothing to compare them with (every other test here uses the copies)")
-    changed = [name for name in sorted(STREAM_OF) if (PAYLOADS / name).read_bytes() != (REFERENCE / name).read_bytes()]
-    assert not changed, changed
+    copied = [name for name in sorted(STREAM_OF) if (REFERENCE / name).exists()]  # the rest: from the OpenAPI directly
+    changed = [name for name in copied if (PAYLOADS / name).read_bytes() != (REFERENCE / name).read_bytes()]
+    assert len(copied) > 25 and not changed, changed
 
 
 def test_the_corrections_touch_only_the_examples_known_to_need_them():
@@ -212,6 +231,16 @@ def test_payload_records_have_every_top_level_field_declared(name):
     for record in records(name):
         undeclared = sorted(record.keys() - declared)
         assert not undeclared, f"{name}, record {record.get('id')}: the platform would drop {undeclared}"
+
+
+@pytest.mark.parametrize("name", sorted(INCLUDED_OF))
+def test_included_records_validate_and_have_every_field_declared(name):
+    schema = schema_of(INCLUDED_OF[name])
+    rows = records(name, included=True)
+    assert rows
+    for record in rows:
+        assert not errors(schema, record), f"{name}, record {record.get('id')}: {errors(schema, record)}"
+        assert not sorted(record.keys() - schema["properties"].keys()), record.keys() - schema["properties"].keys()
 
 
 # --- the schema files ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from source_kustomer.components.audit_log import AuditLogDeletes
 from source_kustomer.components.errors import refused
 from source_kustomer.components.records import page_body
-from source_kustomer.components.search import KlassProgress, search_reader, searched
+from source_kustomer.components.search import KlassProgress, SearchRefused, search_reader, searched
 from source_kustomer.components.state import (
     CheckpointRhythm, ListCheckpoint, ListPosition, klass_list_state, list_state, state_message,
 )
@@ -35,8 +35,10 @@ PARENT_LIST_STATE = "_parent_list_state"
 class ListWindowRetriever(WindowRetriever):
     """Listed streams: `records` is a list paged by page number, read by ListReader; with `search`, a window that
     starts less than `search_within` ago is searched instead (a first sync from a recent `start_date`: the same
-    records, far fewer requests). With `shifts` (the audit log's deletes), the list checks whether deletes of
-    `deletion_type` shifted its pages while it was read."""
+    records, far fewer requests), and so is every window of a stream whose later syncs search (routing's work
+    sessions and items); should Kustomer refuse the search context (a 4xx other than a missing role), the list is
+    read instead. With `shifts` (the audit log's deletes), the list checks whether deletes of `deletion_type`
+    shifted its pages while it was read."""
 
     search: Optional[Retriever] = None
     later_pages: Optional[Any] = None  # the search's requester of pages past the first
@@ -57,17 +59,30 @@ class ListWindowRetriever(WindowRetriever):
         self._lock = threading.Lock()
         resumed = self.plan.list or ListCheckpoint()
         self._klasses, self._done = dict(resumed.klasses), set(resumed.done)  # kobjects: per klass
+        self.search_refused = False  # the search context was refused: the list is read instead
 
-    def retriever_for(self, window: Any) -> Retriever:
+    def _window_retriever(self, window: Any) -> Retriever:
         start = (getattr(window, "cursor_slice", None) or {}).get("start_time")
         within = datetime.now(timezone.utc) - isodate.parse_duration(self.search_within)
         return self.search if self.search is not None and start and to_utc(start) >= within else self.records
 
+    def retriever_for(self, window: Any) -> Retriever:
+        return self.records if self.search_refused else self._window_retriever(window)
+
+    def close_window(self, window: Any, retriever: Retriever) -> None:
+        super().close_window(window, self.records if self.search_refused else retriever)
+
     def read_window(self, retriever: Retriever, schema: Mapping[str, Any], window: Any) -> Iterable[Any]:
         if retriever is self.search:
-            yield from searched(self, self.reader, self.progress, schema, window)
-        else:
-            yield from ListReader(self, schema, window).read()
+            try:
+                yield from searched(self, self.reader, self.progress, schema, window)
+                return
+            except SearchRefused as refusal:  # a context this org's search does not serve: the list has it all
+                self.search_refused = True
+                self.sync.warn_once(("search refused", self.name), f"{refusal.message} {self.name} is read from its "
+                                    "list instead for the rest of this sync: the whole list, of which only what "
+                                    "changed is passed on.")
+        yield from ListReader(self, schema, window).read()
 
     def klass_positions(self, klass: str, position: Optional[ListPosition]) -> ListCheckpoint:
         """Records a klass's position (None: read whole); every klass's, this attempt's and the resumed one's."""
@@ -263,9 +278,10 @@ class ListReader:
 
     def _tag(self, position: ListPosition) -> Optional[dict]:
         """A parent copy's position, as the parent's state in its substream's state: the list's form of state."""
-        if not (self.positioned and self.owner.parent_copy and self.owner.cursor is not None):
+        if not (self.positioned and self.owner.parent_copy):
             return None
-        return list_state(self.owner.cursor_field, self._start(), ListCheckpoint(self.bounds.get("end_time"), position))
+        field_ = self.owner.cursor_field if self.owner.cursor is not None else "updatedAt"
+        return list_state(field_, self._start(), ListCheckpoint(self.bounds.get("end_time"), position))
 
     def _state(self, position: Optional[ListPosition]) -> Iterable[Any]:
         """The state at this position (None: the klass is read whole). The stream's cursor stays at the list's start,

@@ -150,3 +150,50 @@ class DeclaredColumnsSchemaNormalization(TypeTransformer):
                 other[key] = value
         if other:
             record[self.OTHER] = {**(record.get(self.OTHER) or {}), **other}
+
+
+class IncludedRecordExtractor(RecordExtractor):
+    """The `included` resources of a page, of type `parameters.included_type` (SLA versions, holidays, attachments),
+    flattened: Kustomer sends `included` as one object or as a list. A resource without an `id` (the documented
+    attachment list) takes the last segment of its `links.self`. Attachments also carry their message's `updatedAt`
+    (their cursor), conversation and customer, from the message on the same page. The stock DpathExtractor reads one
+    path, and none of these links."""
+
+    parameters: Mapping[str, Any]  # the CDK's factory passes the fields a component's annotations name
+
+    def __init__(self, parameters: Optional[Mapping[str, Any]] = None) -> None:
+        self._type = (parameters or {}).get("included_type")
+
+    def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[str, Any]]:
+        body = page_body(response)
+        included = body.get("included") or []
+        data = body.get("data") if isinstance(body.get("data"), list) else [body.get("data")]
+        parents = {p.get("id"): flatten(dict(p)) for p in data if isinstance(p, dict)}
+        for resource in included if isinstance(included, list) else [included]:
+            if not isinstance(resource, dict) or (self._type and resource.get("type") != self._type):
+                continue
+            row = flatten(dict(resource))
+            if row.get("id") is None and isinstance(row.get("links"), dict) and row["links"].get("self"):
+                row["id"] = str(row["links"]["self"]).rstrip("/").rsplit("/", 1)[-1]
+            message = parents.get(row.get("messageId")) if row.get("type") == "attachment" else None
+            if message is not None:
+                row.update(messageUpdatedAt=message.get("updatedAt"), conversationId=message.get("conversationId"),
+                           customerId=message.get("customerId"))
+            yield row
+
+
+class CustomAttributeMetadataExtractor(RecordExtractor):
+    """GET /v1/metadata/<resource> -> a row per custom attribute: the resource, its name, display name, type,
+    options and the rest of what Kustomer says of it (the response is one document, its attributes a map)."""
+
+    def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[str, Any]]:
+        data = page_body(response).get("data") or {}
+        resource = data.get("id") if isinstance(data, dict) else None
+        properties = ((data.get("attributes") or {}).get("properties") or {}) if isinstance(data, dict) else {}
+        for name, spec in properties.items():
+            spec = spec if isinstance(spec, dict) else {}
+            options = spec.get("enumeration")
+            yield {**spec, "id": f"{resource}.{name}", "resource": resource, "name": name,
+                   "displayName": spec.get("displayName"), "type": spec.get("type"),
+                   "options": options if isinstance(options, list) else None,
+                   "modifiedById": spec.get("modifiedBy") if isinstance(spec.get("modifiedBy"), str) else None}

@@ -35,6 +35,8 @@ from source_kustomer.components.timestamps import kustomer_timestamp, merged, to
 VERSION = 1
 CURSORS = ("updatedAt", "createdAt", "conversationUpdatedAt", "publishedAt")  # the manifest's cursor fields
 # The archived connector's streams, all of them ours under the same names, with the same cursor (`updatedAt`).
+# Streams whose cursor changed: stream -> (an earlier release's cursor field, this release's).
+EARLIER_CURSORS = {"conversation_times": ("conversationUpdatedAt", "createdAt")}
 SINGER_STREAMS = {"conversations", "customers", "kobjects", "messages", "notes", "shortcuts", "tags", "teams", "users"}
 
 
@@ -140,6 +142,7 @@ class StreamPlan:
     list: Optional[ListCheckpoint] = None  # an interrupted list read (a substream's: its parent's list)
     searched_klasses: Dict[str, List[list]] = field(default_factory=dict)  # kobjects searched klass by klass
     list_from: Optional[str] = None  # a state older than search's reach: the list is read from this time
+    by_conversation_first: bool = False  # an earlier release's state of conversation_times (components/times.py)
 
 
 @dataclass
@@ -169,6 +172,8 @@ class SyncPlan:
                 entry["search"] = {"v": VERSION, "klasses": plan.searched_klasses}
             if plan.list_from:
                 entry["list_from"] = plan.list_from
+            if plan.by_conversation_first:
+                entry["by_conversation_first"] = True
             streams[name] = entry
         return {"streams": streams, "full_refresh": list(self.full_refresh_streams)}
 
@@ -179,7 +184,8 @@ class SyncPlan:
             return cls()
         streams = {str(name): StreamPlan(list=ListCheckpoint.parse(entry.get("list")),
                                          searched_klasses=parse_klass_ranges(entry.get("search")),
-                                         list_from=entry.get("list_from"))
+                                         list_from=entry.get("list_from"),
+                                         by_conversation_first=bool(entry.get("by_conversation_first")))
                    for name, entry in (blob.get("streams") or {}).items() if isinstance(entry, Mapping)}
         return cls(streams=streams, full_refresh_streams=list(blob.get("full_refresh") or ()))
 
@@ -209,6 +215,13 @@ class SyncPlan:
                     plan.list = plan.list or ListCheckpoint.parse(found) or ListCheckpoint()
             if isinstance(blob.get("search"), Mapping):
                 plan.searched_klasses = parse_klass_ranges(blob.pop("search"))
+            if name in EARLIER_CURSORS and _earlier(blob, EARLIER_CURSORS[name][0]):
+                # conversation_times read every time by conversation, its cursor the conversation's updatedAt: the
+                # conversations read up to that are as far as its time records are read; the first sync from it reads
+                # the changed conversations' times too, as that release would have (unless its list was under way).
+                at = (_parents(blob)[0] if _parents(blob) else {}).get("updatedAt") or _earlier(blob, EARLIER_CURSORS[name][0])
+                blob = {EARLIER_CURSORS[name][1]: at}
+                plan.by_conversation_first = plan.list is None
             # A state too old for search is read from the list, from its time. The CDK would do the same from the
             # start date, and first save an empty state, which an interruption would then keep: not given to it.
             at = _list_time(name, blob, formats, delegated)
@@ -286,7 +299,14 @@ def _list_time(name: str, blob: Mapping[str, Any], formats: List[str], delegated
     if parents:
         at = parents[0].get("updatedAt")
     elif delegated(name):
-        at = blob.get("updatedAt") or (blob.get("state") or {}).get("updatedAt")
+        cursor = blob.get("state") if isinstance(blob.get("state"), Mapping) else blob
+        at = next((cursor[f] for f in CURSORS if f in cursor), None)
     else:
         return None
     return kustomer_timestamp(to_utc(at)) if is_time(at, formats) else None
+
+
+def _earlier(blob: Mapping[str, Any], field_: str) -> Optional[str]:
+    """The value of an earlier release's cursor field in a state (at its top, or under the global cursor's `state`)."""
+    cursor = blob.get("state") if isinstance(blob.get("state"), Mapping) else blob
+    return cursor.get(field_)

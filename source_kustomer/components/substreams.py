@@ -1,5 +1,6 @@
-"""Streams read per conversation (its times, events and forwards): the conversations they are read for, their
-checkpoints, and stopping at a refusal rather than ask once per conversation."""
+"""Streams read per parent record: per conversation (its events and forwards: the conversations they are read for,
+their checkpoints, and stopping at a refusal rather than ask once per conversation), and the custom-attribute
+metadata of each resource and klass."""
 
 import copy
 from dataclasses import dataclass
@@ -80,3 +81,17 @@ class ConversationSubstreamRetriever(WindowRetriever):
         state = self.cursor_state()
         if state and state.get("use_global_cursor") and state.get("parent_state"):
             yield state_message(self.name, state)
+
+
+@dataclass
+class MetadataResourcesPartitionRouter(SubstreamPartitionRouter):
+    """A partition per resource that has custom-attribute metadata: the fixed ones (`resources`), then `kobject.<name>`
+    for each klass the parent (klasses) lists. The stock router yields only the parent's."""
+
+    resources: tuple = ("customer", "conversation", "message", "company")
+
+    def stream_slices(self) -> Iterable[StreamSlice]:
+        for resource in self.resources:
+            yield StreamSlice(partition={"resource": resource}, cursor_slice={})
+        for klass in super().stream_slices():
+            yield StreamSlice(partition={"resource": f"kobject.{klass.partition['klass']}"}, cursor_slice={})

@@ -19,18 +19,39 @@ def test_audit_logs_page_back_with_the_before_cursor_inside_each_window(api):
     assert sent[1].qs["before"] == ["2"] and sent[1].qs["filter[start]"] == sent[0].qs["filter[start]"]
 
 
-def test_audit_logs_are_read_in_one_day_windows_each_a_checkpoint(api):
-    """Newest first, a window of the audit log is a checkpoint only once read whole: windows are a day long, and
-    each window read emits a state."""
+def windows_asked(api) -> list[tuple[datetime, datetime]]:
+    def at(value):
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    sent = [parse_qs(urlsplit(r.url).query) for r in calls(api) if r.path == "/v1/audit-logs" and "before" not in r.qs]
+    return [(at(q["filter[start]"][0]), at(q["filter[end]"][0])) for q in sent]
+
+
+def test_audit_log_windows_widen_while_the_log_is_empty_each_a_checkpoint(api):
+    """Newest first, a window of the audit log is a checkpoint only once read whole. An empty log costs a request per
+    window, and the windows widen (a day, then up to 30): 400 days of an empty log in about twenty requests."""
     api.get(f"{API}/audit-logs", json=page([]))
-    start = (datetime.now(timezone.utc) - timedelta(days=3, hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")  # at any hour
-    output = read_stream("audit_logs", {**CONFIG, "start_date": start})
-    sent = [parse_qs(urlsplit(r.url).query) for r in calls(api) if r.path == "/v1/audit-logs"]
-    starts = sorted(datetime.fromisoformat(q["filter[start]"][0].replace("Z", "+00:00")) for q in sent)
-    assert len(starts) == 4 and all(later - earlier == timedelta(days=1) for earlier, later in zip(starts, starts[1:]))
-    # Windows run in parallel and the state is their low-water mark, so which windows' ends the states show depends
-    # on the order they finish in: each is the start, a window's last millisecond or the sync's end, never behind.
-    states = [datetime.fromisoformat(m.state.stream.stream_state.createdAt.replace("Z", "+00:00")) for m in output.state_messages]
-    assert len(states) >= 4 and states == sorted(states), states
-    ends = {starts[0]} | {s + timedelta(days=1, milliseconds=-1) for s in starts[:-1]} | {states[-1]}
-    assert set(states) <= ends and states[-1] > starts[-1], states
+    output = read_stream("audit_logs", {**CONFIG, "start_date": "2000-01-01"})  # at most 400 days back
+    windows = windows_asked(api)
+    assert 400 / 30 <= len(windows) <= 20, windows
+    assert windows[0][1] - windows[0][0] == timedelta(days=1)
+    assert all(later[0] - earlier[1] == timedelta(milliseconds=1) for earlier, later in zip(windows, windows[1:]))
+    assert all(end - start <= timedelta(days=30) for start, end in windows)
+    states = [m.state.stream.stream_state.createdAt for m in output.state_messages]
+    assert len(states) >= len(windows) and states == sorted(states)  # a state after each window
+
+
+def test_an_audit_log_window_too_full_for_one_checkpoint_is_asked_again_narrower(api):
+    """A first page that reports far more entries than a checkpoint's worth (`meta.total`): that window is asked again
+    narrower, so a state still comes about every 5,000 entries."""
+    def answer(request, context):
+        start, end = (datetime.fromisoformat(request.qs[k][0].upper().replace("Z", "+00:00")) for k in ("filter[start]", "filter[end]"))
+        total = int((end - start).total_seconds() // 2)  # an entry every two seconds
+        return {"meta": {"count": min(total, 1000), "total": total}, "links": {"next": None}, "data": []}
+
+    api.get(f"{API}/audit-logs", json=answer)
+    read_stream("audit_logs", {**CONFIG, "start_date": (datetime.now(timezone.utc) - timedelta(days=60)).strftime("%Y-%m-%d")})
+    windows = windows_asked(api)
+    first, then = windows[0], windows[1]
+    assert then[0] == first[0] and then[1] - then[0] < first[1] - first[0]  # the same start, narrower
+    kept = [w for w, following in zip(windows, windows[1:]) if following[0] > w[0]]  # the windows read whole
+    assert len(kept) > 5 and all((end - start).total_seconds() // 2 <= 4 * 5000 for start, end in kept)
