@@ -23,4 +23,4 @@ ENV AIRBYTE_ENTRYPOINT="source-kustomer"
 ENTRYPOINT ["source-kustomer"]
 
 LABEL io.airbyte.name=airbyte/source-kustomer
-LABEL io.airbyte.version=1.2.0
+LABEL io.airbyte.version=1.3.0

@@ -1,6 +1,7 @@
 # `make demo` sets up .venv and reads every stream from the local fake Kustomer API; `make test` runs every test:
-# pytest (unit, integration, standard suite, PyAirbyte) on each of Python $(TEST_PYTHONS) found on this machine, each
-# in its own virtualenv and at the same time (scripts/test.sh), then the Docker image built and run without a daemon.
+# pytest (unit, integration, standard suite, PyAirbyte) on the first of Python $(TEST_PYTHONS) found on this machine,
+# the unit tests and a full read on the others, each in its own virtualenv and at the same time (scripts/test.sh),
+# then the Docker image built and run without a daemon.
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python

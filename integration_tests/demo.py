@@ -36,9 +36,9 @@ def main(argv: list[str] | None = None) -> None:
         records = read.records_by_stream()
         print(f"$ source-kustomer read      -> {sum(map(len, records.values()))} records, {len(fake.requests_log)} requests\n")
 
-        print(f"{'stream':<24}{'records':>9}")
+        print(f"{'stream':<28}{'records':>9}")
         for stream in sorted(catalog["streams"], key=lambda s: s["name"]):
-            print(f"{stream['name']:<24}{len(records.get(stream['name'], [])):>9}")
+            print(f"{stream['name']:<28}{len(records.get(stream['name'], [])):>9}")
         if records.get(args.show_record):
             row = {k: v for k, v in records[args.show_record][0].items() if k != "relationships"}
             print(f"\nFirst {args.show_record} record (relationships left out):\n{json.dumps(row, indent=1)[:1500]}")

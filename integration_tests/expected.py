@@ -7,7 +7,9 @@ from integration_tests.cli import stamps
 from source_kustomer.components.timestamps import kustomer_timestamp
 
 LISTS = {"queues": "routing/queues", "satisfaction_surveys": "satisfaction",  # stream -> Dataset list name
-         "business_schedules": "schedules"}
+         "business_schedules": "schedules", "work_sessions": "routing/work-sessions", "work_items": "routing/work-items",
+         "routing_statuses": "routing/statuses", "kb_articles": "kb/articles", "kb_categories": "kb/categories"}
+METADATA_RESOURCES = ("customer", "conversation", "message", "company")  # and kobject.<klass> for every klass
 AUDIT_LOG_DAYS = 400  # how far back audit_logs and deletions read (manifest: audit_log_stream)
 DELETED_TYPES = {"conversation", "customer", "message"}  # what the deletions stream asks the audit log for
 
@@ -41,6 +43,15 @@ def expected_ids(dataset, stream: str) -> list[str]:
         return [t["id"] for c in dataset.all("conversations") for t in dataset.conversation_times(c)]
     if stream == "conversation_events":
         return [e["id"] for c in dataset.all("conversations") for e in dataset.conversation_events(c)]
+    if stream == "sla_versions":
+        return [v["id"] for versions in dataset.sla_versions.values() for v in versions]
+    if stream == "business_schedule_holidays":
+        return [h["id"] for holidays in dataset.holidays.values() for h in holidays]
+    if stream == "message_attachments":
+        return [a["id"] for m in dataset.all("messages") for a in dataset.message_attachments(m)]
+    if stream == "custom_attribute_metadata":
+        resources = [*METADATA_RESOURCES, *(f"kobject.{klass}" for klass in dataset.kobjects)]
+        return [f"{r}.{name}" for r in resources for name in ((dataset.metadata(r) or {}).get("attributes") or {}).get("properties", {})]
     if stream == "conversation_forwards":
         return [f["id"] for c in dataset.all("conversations") for f in dataset.conversation_forwards(c)]
     if stream in ("audit_logs", "deletions"):

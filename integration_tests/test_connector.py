@@ -11,7 +11,10 @@ STREAMS = {  # one GET list each, read whole
     "companies", "klasses", "kobjects", "queues", "satisfaction_surveys", "business_schedules",
 }
 DERIVED = {"satisfaction_responses", "conversation_times", "audit_logs", "deletions",  # see test_custom_data.py
-           "conversation_events", "conversation_forwards"}  # and test_conversation_activity.py
+           "conversation_events", "conversation_forwards",  # and test_conversation_activity.py
+           "work_sessions", "work_items", "routing_statuses", "slas", "sla_versions", "business_schedule_holidays",
+           "custom_attribute_metadata", "kb_articles", "kb_categories", "snoozes", "message_attachments"}  # support streams
+FULL_REFRESH_ONLY = {"slas", "sla_versions"}  # no update time to ask by
 TYPED = {"customers", "conversations", "messages", "companies"}  # read their custom-attribute metadata too
 
 
@@ -95,10 +98,13 @@ def test_bad_config_stops_other_commands_with_a_config_error_and_no_traceback(co
 def test_discover_offers_every_stream_with_a_schema_and_id_key(fake, catalog):
     assert {stream["name"] for stream in catalog["streams"]} == STREAMS | DERIVED | klass_streams(fake.dataset).keys()
     cursors = {"audit_logs": "createdAt", "deletions": "createdAt", "conversation_times": "createdAt",
-               "conversation_events": "publishedAt"}
+               "conversation_events": "publishedAt", "message_attachments": "messageUpdatedAt"}
     for stream in catalog["streams"]:
         schema = stream["json_schema"]
         assert stream["source_defined_primary_key"] == [["id"]]
+        if stream["name"] in FULL_REFRESH_ONLY:
+            assert stream["supported_sync_modes"] == ["full_refresh"] and "id" in schema["properties"]
+            continue
         assert stream["supported_sync_modes"] == ["full_refresh", "incremental"]
         cursor = cursors.get(stream["name"], "updatedAt")
         assert stream["source_defined_cursor"] and stream["default_cursor_field"] == [cursor]

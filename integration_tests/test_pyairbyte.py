@@ -49,6 +49,8 @@ ALL_STREAMS = {
     "customers", "conversations", "messages", "notes", "users", "teams", "tags", "brands", "shortcuts", "companies",
     "klasses", "kobjects", "queues", "satisfaction_surveys", "satisfaction_responses", "conversation_times",
     "audit_logs", "deletions", "conversation_events", "conversation_forwards", "business_schedules",
+    "work_sessions", "work_items", "routing_statuses", "slas", "sla_versions", "business_schedule_holidays",
+    "custom_attribute_metadata", "kb_articles", "kb_categories", "snoozes", "message_attachments",
     *map(klass_stream, KLASSES),
 }
 INCREMENTAL = ["customers", "conversations"]  # streams the second read checks record by record

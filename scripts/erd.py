@@ -90,9 +90,9 @@ USER_AUDIT = {"createdById", "modifiedById", "deletedById"}
 GROUPS = {
     "core": ["customers", "companies", "conversations", "messages", "notes"],
     "per-conversation": ["satisfaction_responses", "conversation_times", "conversation_events",
-                         "conversation_forwards", "message_attachments", "snoozes"],
+                         "conversation_forwards", "message_attachments"],
     "reference": ["users", "teams", "tags", "brands", "shortcuts", "satisfaction_surveys", "business_schedules",
-                  "business_schedule_holidays", "custom_attribute_metadata"],
+                  "business_schedule_holidays", "custom_attribute_metadata", "snoozes"],
     "routing": ["queues", "work_sessions", "work_items", "routing_statuses", "slas", "sla_versions"],
     "audit": ["audit_logs", "deletions"],
     "knowledge base": ["kb_articles", "kb_categories"],

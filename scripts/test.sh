@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# `make test`: the whole pytest suite once per Python version given (make's TEST_PYTHONS, default 3.13 3.10) that
-# this machine has, each in its own virtualenv and all at the same time, then image/build_and_run.sh once.
+# `make test`: the whole pytest suite on the first Python version given (make's TEST_PYTHONS, default 3.13 3.10) that
+# this machine has, and on each other version the unit tests and one full read through the real command (what
+# differs between Pythons is the connector's code, not the fake's or the tests'), each in its own virtualenv and all at
+# the same time, then image/build_and_run.sh once.
 #
 #   bash scripts/test.sh 3.13 3.10
 #
@@ -43,8 +45,9 @@ find_python() {  # find_python X.Y: the path of a working Python X.Y, or nothing
     done
 }
 
-run_one() {  # run_one X.Y PYTHON VENV PORT MARKERS: install the virtualenv, then pytest the tests MARKERS selects
+run_one() {  # run_one X.Y PYTHON VENV PORT MARKERS [PATHS...]: install the virtualenv, pytest what MARKERS selects
     local v=$1 python=$2 venv=$3 port=$4 markers=$5 got
+    shift 5
     echo "python $v: $python, virtualenv $venv, fake Kustomer API on port $port"
     # One install at a time: `pip install -e .` writes source_kustomer.egg-info into the checkout.
     $LOCK "$MAKE" --no-print-directory install VENV="$venv" PYTHON="$python" || return
@@ -54,13 +57,13 @@ run_one() {  # run_one X.Y PYTHON VENV PORT MARKERS: install the virtualenv, the
         return 1
     fi
     # shellcheck disable=SC2086  # PYTEST_ARGS: words
-    KUSTOMER_FAKE_PORT=$port "$venv/bin/python" -m pytest -m "$markers" ${PYTEST_ARGS:-}
+    KUSTOMER_FAKE_PORT=$port "$venv/bin/python" -m pytest -m "$markers" ${PYTEST_ARGS:-} "$@"
     got=$?
     if [ "$got" -eq 5 ] && [ "$markers" = "$ONCE" ]; then got=0; fi  # PYTEST_ARGS chose no `once` test
     return "$got"
 }
 
-start() {  # start LABEL X.Y PYTHON VENV PORT MARKERS: run_one in the background, logged as pytest-LABEL.log
+start() {  # start LABEL X.Y PYTHON VENV PORT MARKERS [PATHS...]: run_one in the background, logged as pytest-LABEL.log
     local label=$1 log=$LOGS/pytest-$1.log
     shift
     rm -f "$log" "$log.rc"
@@ -70,6 +73,7 @@ start() {  # start LABEL X.Y PYTHON VENV PORT MARKERS: run_one in the background
 }
 
 ONCE="once and not image_tests"
+OTHER_PYTHONS_RUN="unit_tests integration_tests/test_connector.py"  # what the versions after the first run
 default_version=$(version_of "$PYTHON" || true)
 versions=()
 runs=()
@@ -81,7 +85,11 @@ for v in "$@"; do
         continue
     fi
     if [ "$v" = "$default_version" ]; then venv=$VENV; else venv=.venv-$v; fi
-    start "$v" "$v" "$python" "$venv" "$port" "not image_tests and not once"
+    if [ "${#versions[@]}" -eq 0 ]; then
+        start "$v" "$v" "$python" "$venv" "$port" "not image_tests and not once"
+    else
+        start "$v" "$v" "$python" "$venv" "$port" "not image_tests and not once" $OTHER_PYTHONS_RUN
+    fi
     port=$((port + 1))
     if [ "${#versions[@]}" -eq 0 ]; then
         start "$v-once" "$v" "$python" "$venv" "$port" "$ONCE"

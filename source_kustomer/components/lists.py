@@ -43,11 +43,11 @@ class ListWindowRetriever(WindowRetriever):
     search: Optional[Retriever] = None
     later_pages: Optional[Any] = None  # the search's requester of pages past the first
     limits: Mapping[str, Any] = field(default_factory=dict)  # the manifest's `search_limits`
-    search_within: str = "P700D"
+    search_within: Optional[str] = None  # these four: the manifest's `tuning`
     shifts: Optional[Retriever] = None
-    most_in_flight: int = 16  # list pages in flight at most, unless `num_workers` says otherwise
-    verify_pages: int = 100  # pages between two looks at the audit log for deletes that shift pages
-    index_lag_seconds: float = 60.0
+    most_in_flight: Optional[int] = None  # list pages in flight at most, unless `num_workers` says otherwise
+    verify_pages: Optional[int] = None  # pages between two looks at the audit log for deletes that shift pages
+    index_lag_seconds: Optional[float] = None
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         super().__post_init__(parameters)

@@ -64,9 +64,9 @@ class SearchReader:
                  api_url: str, sync: Any, cursor_field: str = "updatedAt") -> None:
         self.name, self.retriever, self.later_pages = name, retriever, later_pages or retriever.requester
         self.size, self.api_url, self.sync, self.field = page_size, api_url, sync, cursor_field
-        self.result_window = int(limits.get("result_window", 10_000))
-        self.page_cap = int(limits.get("page_cap", 100))
-        self.timed_out_retries = int(limits.get("timed_out_retries", 4))
+        self.result_window = int(limits["result_window"])  # the manifest's `search_limits`
+        self.page_cap = int(limits["page_cap"])
+        self.timed_out_retries = int(limits["timed_out_retries"])
 
     def read(self, schema: Mapping[str, Any], window: StreamSlice) -> Iterable[Any]:
         start = window.cursor_slice["start_time"]
@@ -191,7 +191,7 @@ class SearchReader:
 
 
 def search_reader(retriever: WindowRetriever, search: Any, later_pages: Any, limits: Mapping[str, Any]) -> SearchReader:
-    return SearchReader(retriever.name, search, later_pages, limits, int(limits.get("page_size", 500)),
+    return SearchReader(retriever.name, search, later_pages, limits, int(limits["page_size"]),
                         retriever.config["api_url"], retriever.sync)
 
 

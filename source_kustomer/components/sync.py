@@ -23,7 +23,8 @@ class Sync:
         key = (str(config.get("sync_id", "")), str(config.get("api_url", "")), str(config.get("max_api_usage_percent")))
         with cls._registry_lock:
             if key not in cls._registry:
-                cls._registry[key] = cls(float(config.get("max_api_usage_percent") or 50))
+                # NormalizeConfigTransformation sets the share (the spec's default where none is given).
+                cls._registry[key] = cls(float(config.get("max_api_usage_percent") or 100))
                 while len(cls._registry) > cls.KEPT:
                     cls._registry.popitem(last=False)
             return cls._registry[key]

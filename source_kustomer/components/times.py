@@ -39,14 +39,14 @@ class ConversationTimesRetriever(WindowRetriever):
 
     later_pages: Optional[Any] = None  # the search's requester of pages past the first
     limits: Mapping[str, Any] = field(default_factory=dict)  # the manifest's `search_limits`
-    search_within: str = "P700D"
+    search_within: Optional[str] = None  # these four: the manifest's `tuning`
     per_conversation: Optional[Retriever] = None  # GET /v1/conversations/{id}/times
     changed: Optional[Retriever] = None  # conversations searched by `conversation_updated_at`
     listed: Optional[Retriever] = None  # a first sync's: the conversations' list (page numbers)
     listed_shifts: Optional[Retriever] = None  # and the audit log's deletes of conversations, which shift its pages
-    most_in_flight: int = 16
-    verify_pages: int = 100
-    index_lag_seconds: float = 60.0
+    most_in_flight: Optional[int] = None
+    verify_pages: Optional[int] = None
+    index_lag_seconds: Optional[float] = None
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         super().__post_init__(parameters)

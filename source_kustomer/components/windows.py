@@ -42,8 +42,8 @@ class WindowRetriever(Retriever):
     records: Retriever
     config: Mapping[str, Any]
     parameters: InitVar[Mapping[str, Any]]
-    checkpoint_records: int = 5_000  # a state at least this often (the manifest's `checkpoints`)
-    checkpoint_seconds: float = 120.0
+    checkpoint_records: Optional[int] = None  # a state at least this often: the manifest's `tuning`
+    checkpoint_seconds: Optional[float] = None
     cursor: Optional[Any] = None  # the stream's cursor, passed by the CDK's factory to the stream's retriever
     partition_router: Optional[Any] = None  # the retriever's `partition_router`, passed by the CDK's factory
 
@@ -108,7 +108,7 @@ class AuditLogWindowRetriever(WindowRetriever):
     first_window: str = "P1D"
     widest_window: str = "P30D"
     narrowest_window: str = "PT1H"
-    window_records: int = 5_000
+    window_records: Optional[int] = None  # the manifest's `checkpoint_records`
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         super().__post_init__(parameters)

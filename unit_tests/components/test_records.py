@@ -1,6 +1,5 @@
 """Record shape: id/type, attributes at top level, relationships kept, `<relationship>Id` foreign keys."""
 
-from source_kustomer.components.auth import KustomerAuthenticator
 from source_kustomer.components.records import flatten
 from unit_tests.conftest import API, CONFIG, page, read_stream, resource
 
@@ -50,10 +49,6 @@ def test_read_emits_flat_records(api):
     assert record["updatedAt"] == "2024-05-01T10:00:00.000Z"
     assert api.last_request.headers["Authorization"] == "Bearer unit-test-secret-key"
     assert api.last_request.headers["Accept"] == "application/json"
-
-
-def test_the_headers_component_never_shows_the_key():
-    assert CONFIG["api_key"] not in repr(KustomerAuthenticator(CONFIG, {}))
 
 
 def test_kobjects_are_read_per_klass_and_tagged_with_the_klass_name(api):

@@ -174,7 +174,7 @@ def test_an_sla_answers_its_versions_as_an_array_or_a_single_object(org):
 
 
 def test_the_documented_example_reads_like_the_fake_s_single_version():
-    with open("unit_tests/real_payloads/sla_get_by_id_versions.doc.json") as f:
+    with open("unit_tests/real_payloads/sla_get_with_versions.doc.json") as f:
         documented = json.load(f)
     fake = FakeKustomer(Dataset(), now=NOW)
     sla = fake.dataset.resources["slas"][0]
