@@ -4,6 +4,8 @@
                         [--scenarios throughput,ratelimit,scaling,headers,idle] [--rounds 3]
     python bench/run.py --scenarios tricks --connector NEW --baseline-connector OLD [--results bench/out/tricks.md]
     python bench/run.py --scenarios firstsync [--connector X] [--firstsync-streams] [--results bench/out/firstsync.md]
+    python bench/run.py --scenarios remaining [--remaining-forms counted,constant,alternating] [--results ...]
+    python bench/run.py --scenarios times [--times-conversations 2000,20000] [--results bench/out/times.md]
 
 (or `python -m bench ...` from the repository root). What each scenario measures, how to run it and how to read
 the results: bench/README.md. Writes bench/results.md (or --results) above its "## What we tried" section.
@@ -98,6 +100,27 @@ def parse(argv: list[str] | None = None, prog: str | None = None) -> argparse.Na
                         "(default: its goal for the fewest pages + 5 s; 0: never)")
     parser.add_argument("--firstsync-streams", action="store_true", help="firstsync: also every list stream, "
                         "first incremental sync")
+    parser.add_argument("--remaining-customers", type=int, help="remaining: customers (default 7,000, 70 pages; "
+                        "1,000 with --quick)")
+    parser.add_argument("--remaining-limit", type=int, help="remaining: x-ratelimit-limit, requests per 60 s "
+                        "(default 100; 20 with --quick)")
+    parser.add_argument("--remaining-percent", type=int, default=50, help="remaining: max_api_usage_percent")
+    parser.add_argument("--remaining-forms", default="counted,constant,alternating", help="remaining: the fake's "
+                        "x-ratelimit-remaining forms (comma-separated: counted, constant, alternating)")
+    parser.add_argument("--remaining-latency", type=float, default=0.0, help="remaining: seconds per answer")
+    parser.add_argument("--remaining-timeout", type=float, help="remaining: seconds before a run is stopped "
+                        "(default: 3 x its budget min for the fewest pages, at least a minute, + 60 s; 0: never)")
+    parser.add_argument("--times-conversations", help="times: org sizes, comma-separated (default 2000,20000; "
+                        "200,2000 with --quick)")
+    parser.add_argument("--times-limit", type=int, default=500, help="times: requests per --rate-window")
+    parser.add_argument("--times-percent", type=int, default=100, help="times: max_api_usage_percent")
+    parser.add_argument("--times-latency", type=float, default=0.3, help="times: seconds per answer")
+    parser.add_argument("--times-changed", type=float, default=0.01, help="times: share of the conversations "
+                        "changed, and as many new ones, before the last later sync")
+    parser.add_argument("--times-start-days", type=int, default=366, help="times: a first sync also with a "
+                        "start_date this many days back (0: not)")
+    parser.add_argument("--times-timeout", type=float, default=1800, help="times: seconds before a run is stopped "
+                        "(0: never)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="the results file to write (default "
                         "bench/results.md; elsewhere to keep its tables)")
     args = parser.parse_args(argv)
@@ -119,7 +142,14 @@ def parse(argv: list[str] | None = None, prog: str | None = None) -> argparse.Na
     args.firstsync_customers = args.firstsync_customers or (3_000 if quick else 30_000)
     args.firstsync_latencies = [float(x) for x in args.firstsync_latencies.split(",") if x]
     args.firstsync_resets = [x for x in args.firstsync_resets.split(",") if x]
+    args.remaining_customers = args.remaining_customers or (1_000 if quick else 7_000)
+    args.remaining_limit = args.remaining_limit or (20 if quick else 100)
+    args.remaining_forms = [x for x in args.remaining_forms.split(",") if x]
+    args.times_conversations = [int(x) for x in (args.times_conversations or ("200,2000" if quick else "2000,20000"))
+                                .split(",") if x]
     args.scenario_names = set(args.scenarios.split(","))
+    if unknown := args.scenario_names - set(SCENARIOS):
+        parser.error(f"unknown --scenarios {', '.join(sorted(unknown))} (use {', '.join(SCENARIOS)})")
     if "tricks" in args.scenario_names and not args.baseline_connector:
         parser.error("the tricks scenario needs --baseline-connector")
     return args
@@ -136,7 +166,7 @@ def main(argv: list[str] | None = None, invocation: tuple[str, ...] = ("python",
     facts = machine(python) + [f"connector executable: {connector.shown}"]
     log(f"{command}\n  " + "\n  ".join(facts))
     started = time.perf_counter()
-    report: dict = {"tables": [], "load": os.getloadavg()}
+    report: dict = {"tables": [], "load": os.getloadavg(), "command": command, "facts": facts}
     try:
         for name, scenario in SCENARIOS.items():
             if name not in args.scenario_names:

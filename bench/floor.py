@@ -29,8 +29,9 @@ import orjson
 import requests
 
 API_KEY = "test-api-key"  # integration_tests.fake_kustomer.API_KEY
-LISTS = ["messages", "conversations", "customers", "users", "notes", "companies", "shortcuts", "tags", "teams",
-         "brands", "routing/queues", "satisfaction", "klasses"]  # rough size order, so the biggest lists start first
+LISTS = ["messages", "conversations", "customers", "users", "routing/work-items", "routing/work-sessions", "notes",
+         "companies", "tags", "shortcuts", "kb/articles", "teams", "kb/categories", "routing/statuses", "snoozes",
+         "slas", "routing/queues", "brands", "schedules", "satisfaction", "klasses"]  # about biggest first
 
 
 def read_list(session: requests.Session, base_url: str, path: str, keep: list | None = None,

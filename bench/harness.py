@@ -1,6 +1,7 @@
 """The harness around the clients: the fake server in its own process, and the connector (discover, read, measured).
 
-    Server(python, name, sizes)      bench/server.py with a dataset of `sizes`; reset (faults), stats, touch, stop
+    Server(python, name, sizes)      bench/server.py with a dataset of `sizes`; reset (faults), stats, touch, create,
+                                     recent, times (conversation time records counted), stop
     Connector(executable)            catalog(...) writes a configured catalog; read(...) syncs it under `measure`
                                      and adds the server's counts (requests, bytes) and the code's fingerprint
     find_connector(given)            the source-kustomer to benchmark (--connector, else the repository's .venv)
@@ -25,12 +26,24 @@ from bench.measure import Measured, measure
 from integration_tests.cli import configured_catalog  # stdlib only
 from integration_tests.fake_kustomer import API_KEY
 
-# The list streams, by the fake's list names: the derived streams (conversation_times: one request per conversation,
-# satisfaction_responses, audit logs, kobjects_<klass>) are left out, so that every client reads the same lists.
-STREAM_NAMES = {"routing/queues": "queues", "satisfaction": "satisfaction_surveys", "schedules": "business_schedules"}
+# The list streams, by the fake's list names (bench/server.py counts every list of `Dataset.resources`, the routing
+# lists the fake makes on first use included): the derived streams (conversation_times, events and forwards: one
+# request per conversation; satisfaction_responses, audit logs, deletions, kobjects_<klass>, sla_versions,
+# business_schedule_holidays, custom_attribute_metadata, message_attachments) are left out, so that every client
+# reads the same lists. A list the fake adds and this map does not name is refused by `list_streams`: a stream
+# left out of the catalog would otherwise show as records missing.
+STREAM_NAMES = {"routing/queues": "queues", "satisfaction": "satisfaction_surveys", "schedules": "business_schedules",
+                "routing/work-sessions": "work_sessions", "routing/work-items": "work_items",
+                "routing/statuses": "routing_statuses", "kb/articles": "kb_articles", "kb/categories": "kb_categories"}
+SAME_NAMES = {"customers", "conversations", "messages", "notes", "users", "teams", "tags", "brands", "shortcuts",
+              "companies", "klasses", "kobjects", "slas", "snoozes"}  # the fake's list name is the stream's
 
 
 def list_streams(server) -> list[str]:
+    unknown = [s for s in server.counts if s not in STREAM_NAMES and s not in SAME_NAMES]
+    if unknown:
+        raise SystemExit(f"the fake serves lists the benchmark does not map to a stream: {unknown} "
+                         "(bench/harness.py STREAM_NAMES)")
     return [STREAM_NAMES.get(s, s) for s in server.counts]
 
 
@@ -63,8 +76,20 @@ class Server:
     def reset(self, faults: dict | None = None) -> None:
         self.call("POST", "/bench/reset", {"faults": faults or {"rate_limit": NO_LIMIT}})
 
-    def touch(self, stream: str, count: int, at: str) -> list[str]:
-        return self.call("POST", "/bench/touch", {"stream": stream, "count": count, "at": at})["ids"]
+    def touch(self, stream: str, count: int, at: str, every: int = 1) -> list[str]:
+        return self.call("POST", "/bench/touch", {"stream": stream, "count": count, "at": at, "every": every})["ids"]
+
+    def create(self, stream: str, count: int, at: str) -> list[str]:
+        return self.call("POST", "/bench/create", {"stream": stream, "count": count, "at": at})["ids"]
+
+    def recent(self, stream: str, start: str, end: str) -> int:
+        """Every record of `stream` created and updated at an instant spread from `start` to `end` (ISO times)."""
+        return self.call("POST", "/bench/recent", {"stream": stream, "from": start, "to": end})["count"]
+
+    def times(self, start: str | None = None, end: str | None = None, ids: list[str] | None = None) -> dict:
+        """Conversation time records: {"all": n, "between": created from start to end, "of": of the conversations
+        `ids`} (the last two when asked)."""
+        return self.call("POST", "/bench/times", {"from": start, "to": end, "ids": ids})
 
     def stats(self) -> dict:
         return self.call("GET", "/bench/stats")
@@ -98,11 +123,44 @@ def code_fingerprint(package: Path) -> str:
         if path.is_file() and path.suffix in (".py", ".yaml", ".yml", ".json"):
             digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
     git = ["git", "-C", str(package.parent)]
+    top = subprocess.run([*git, "rev-parse", "--show-toplevel"], capture_output=True, text=True).stdout.strip()
+    if not top or Path(top).resolve() != package.parent.resolve():  # an installed copy, whatever repository holds it
+        return f"{digest.hexdigest()[:10]} (installed, not a checkout)"
     head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run([*git, "status", "--porcelain", "--", "."], capture_output=True, text=True,
                            cwd=package).stdout.strip()
     return f"{digest.hexdigest()[:10]} (git {head or '?'}{' + uncommitted changes' if dirty else ''})"
 
+
+
+def tree_state(checkout: Path = ROOT) -> str:
+    """git HEAD of the checkout and what is uncommitted in it, outside bench/ (this benchmark's own files) and in the
+    connector's package: "8502bab; uncommitted: 7 files outside bench/, none in source_kustomer/"."""
+    git = ["git", "-C", str(checkout)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    if not head:
+        return "not a git checkout"
+    changed = [line[3:] for line in subprocess.run([*git, "status", "--porcelain"], capture_output=True,
+                                                   text=True).stdout.splitlines() if line.strip()]
+    outside = [path for path in changed if not path.startswith("bench/")]
+    package = [path for path in changed if path.startswith("source_kustomer/")]
+    if not outside:
+        return f"{head}; nothing uncommitted outside bench/"
+    return (f"{head}; uncommitted: {len(outside)} file{'s' * (len(outside) > 1)} outside bench/, "
+            f"{f'{len(package)} in' if package else 'none in'} source_kustomer/")
+
+
+def connector_version(connector: "Connector") -> str:
+    """The version the connector's code says it is: the checkout's pyproject.toml for a checkout's package (an
+    editable install's metadata keeps the version it was installed at), else the installed distribution's."""
+    python = str(Path(connector.executable).with_name("python"))
+    if connector.package is not None:
+        pyproject = connector.package.parent / "pyproject.toml"
+        if pyproject.exists():
+            for line in pyproject.read_text().splitlines():
+                if line.startswith("version"):
+                    return line.split("=", 1)[1].strip().strip('"') + " (pyproject.toml)"
+    return installed(python).get("version", "?")
 
 
 # Where the connector's package is, and what pip recorded of its install (a commit when installed from git).
@@ -185,8 +243,9 @@ class Connector:
     def fingerprint(self) -> str:
         return code_fingerprint(self.package) if self.package else "unknown"
 
-    def config(self, server: Server, percent: int = 100) -> dict:
-        return {"organization": "acme", "api_key": API_KEY, "base_url": server.url, "max_api_usage_percent": percent}
+    def config(self, server: Server, percent: int = 100, extra: dict | None = None) -> dict:
+        return {"organization": "acme", "api_key": API_KEY, "base_url": server.url, "max_api_usage_percent": percent,
+                **(extra or {})}
 
     def catalog(self, server: Server, streams: list[str] | None = None, incremental: bool = False,
                 tag: str = "") -> Path:
@@ -203,8 +262,11 @@ class Connector:
         return path
 
     def read(self, label: str, server: Server, catalog: Path, percent: int = 100, tag: str = "",
-             prefix: list[str] | None = None, timeout: float | None = 3 * 3600, state: dict | None = None) -> Measured:
-        config = self._write(f"config-{server.name}-{percent}.json", self.config(server, percent))
+             prefix: list[str] | None = None, timeout: float | None = 3 * 3600, state: dict | None = None,
+             config: dict | None = None) -> Measured:
+        """A sync, measured; `config`: more of the connector's config (e.g. start_date)."""
+        config = self._write(f"config-{server.name}-{percent}{tag if config else ''}.json",
+                             self.config(server, percent, config))
         cmd = [*(prefix or []), self.executable, "read", "--config", str(config), "--catalog", str(catalog)]
         if state is not None:
             cmd += ["--state", str(self._write(f"state-{server.name}{tag}.json", list(state.values())))]

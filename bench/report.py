@@ -130,6 +130,31 @@ def machine(python: str) -> list[str]:
             f"peak RSS from {'/usr/bin/time -v' if GNU_TIME else 'os.wait4 rusage'}"]
 
 
+def section_facts(report: dict, connector, first_code: int, started: float, load: float) -> str:
+    """The facts a scenario's section carries, so that it can stand in bench/results.md on its own (copied from a
+    run that wrote another --results file): when and how long, the command, the machine, the connector (its
+    version, the hash of its package files with git state, the checkout's uncommitted changes) and the load. The
+    code of every run since `first_code` (index into connector.codes): one line, or each run's when it changed.
+    `started` (perf_counter) and `load` (the 1-minute load average): at the scenario's start."""
+    from bench.harness import connector_version, tree_state  # harness imports this module's neighbours only
+
+    codes = connector.codes[first_code:]
+    lines = [f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC} (this section took "
+             f"{(time.perf_counter() - started) / 60:.1f} min)",
+             f"- command: `{report.get('command', '?')}`",
+             *[f"- {fact}" for fact in report.get("facts", [])],
+             f"- connector version {connector_version(connector)}; checkout at {tree_state()}"]
+    if len({code.split()[0] for _, code in codes}) <= 1:
+        lines.append(f"- connector code (hash of its package files, git state): "
+                     f"{codes[0][1] if codes else connector.fingerprint()}")
+    else:
+        lines += ["- **the connector's code changed during these runs** (others work in the same tree): compare only "
+                  "rows with the same code:", *[f"  - {run}: {code}" for run, code in codes]]
+    lines.append(f"- load average (1 min) at the start {load:.1f}, at the end {os.getloadavg()[0]:.1f}: other work "
+                 "shares this machine")
+    return "\n".join(lines)
+
+
 def code_lines(report: dict) -> list[str]:
     codes = report.get("codes") or []
     distinct = list(dict.fromkeys(code.split()[0] for _, code in codes))

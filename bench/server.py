@@ -5,7 +5,8 @@
 Prints `READY <url>` once the dataset is built and the server listens. Besides the fake's own API it answers a
 side channel that the benchmark reads between runs (no authorization, never counted as API traffic):
 
-    GET  /bench/stats   requests and response-body bytes since the last reset, per route and status, the most API
+    GET  /bench/stats   requests and response-body bytes since the last reset, per route (searches also by
+                        queryContext: "POST /v1/customers/search [conversation_time]") and status, the most API
                         requests in flight at once (`in_flight_max`), the fake's Stats (429s sent, requests per
                         rate-limit window), and the dataset's record counts and the minimum number of list pages
                         each stream needs
@@ -13,6 +14,15 @@ side channel that the benchmark reads between runs (no authorization, never coun
                         replaces the Faults (keyword arguments of fake_kustomer.Faults, e.g. "latency",
                         "reset_header")
     POST /bench/touch   {"stream": "conversations", "count": 10, "at": "<ISO time>"}: that many records change
+                        (the first `count` of the list; with "every": k, every k-th record, from the first)
+    POST /bench/create  {"stream": "conversations", "count": 10, "at": "<ISO time>"}: that many new records, created
+                        and updated at `at` (Dataset.create); a conversation's time records follow from its createdAt
+    POST /bench/times   {"from": "<ISO time>", "to": "<ISO time>", "ids": [...]} (each optional): how many conversation
+                        time records there are, were created from `from` to `to`, belong to the conversations `ids`
+    POST /bench/recent  {"stream": "conversations", "from": "<ISO time>", "to": "<ISO time>"}: every record's
+                        createdAt, updatedAt and modifiedAt set to one instant, spread evenly from `from` to `to` in
+                        the list's order (as integration_tests/test_conversation_times.py `recent()` does, in one
+                        change of the data rather than a touch per record)
 
 Two deliberate differences from `python -m integration_tests.fake_kustomer`, neither of which changes what the API
 answers: responses are serialised with orjson when it is installed (compact JSON; the stdlib's json.dumps costs
@@ -65,7 +75,8 @@ class _OrjsonDumps:
 def min_pages(dataset: fk.Dataset) -> dict[str, int]:
     """The fewest GET list pages a full sync of each stream needs at the largest page sizes (100; users and teams
     500): ceil(records / page size), and one page for an empty list. `kobjects` is one list per klass; reading them
-    also needs the klasses list, which is the `klasses` stream's own page."""
+    also needs the klasses list, which is the `klasses` stream's own page. Every list of `dataset.resources`, the
+    ones the fake makes on first use (the routing lists) included: iterating it makes them."""
     pages = {}
     for stream, records in dataset.resources.items():
         pages[stream] = max(1, math.ceil(len(records) / fk.MAX_PAGE_SIZE.get(stream, fk.DEFAULT_PAGE_SIZE)))
@@ -111,6 +122,11 @@ class BenchFake(fk.FakeKustomer):
                 self.bench_in_flight -= 1
         sent = 0 if reply.reset else len(reply.body[: reply.cut])
         route = f"{method} {_ID.sub('/<id>', path)}"
+        if method == "POST" and path.endswith("/search"):  # searches by queryContext: "POST ... [conversation_time]"
+            try:
+                route += f" [{json.loads(body or b'{}').get('queryContext')}]"
+            except (ValueError, AttributeError):
+                route += " [?]"
         with self._bench_lock:
             self.bench_requests += 1
             self.bench_bytes += sent
@@ -134,9 +150,19 @@ class BenchFake(fk.FakeKustomer):
             payload = {"ok": True}
         elif method == "POST" and path == "/bench/touch":  # {"stream": ..., "count": n, "at": iso}: n records change
             spec = json.loads(body or b"{}")
-            records = self.dataset.all(spec["stream"])[: spec["count"]]
+            records = self.dataset.all(spec["stream"])[:: spec.get("every", 1)][: spec["count"]]
             changed = self.dataset.touch(spec["stream"], [r["id"] for r in records], at=spec.get("at"))
             payload = {"ids": [r["id"] for r in changed]}
+        elif method == "POST" and path == "/bench/create":  # {"stream": ..., "count": n, "at": iso}: n new records
+            spec = json.loads(body or b"{}")
+            created = self.dataset.create(spec["stream"], spec["count"], at=spec.get("at"))
+            payload = {"ids": [r["id"] for r in created]}
+        elif method == "POST" and path == "/bench/times":  # {"from": iso, "to": iso, "ids": [...]}: time records
+            spec = json.loads(body or b"{}")
+            payload = self._bench_times(spec.get("from"), spec.get("to"), spec.get("ids"))
+        elif method == "POST" and path == "/bench/recent":  # {"stream": ..., "from": iso, "to": iso}
+            spec = json.loads(body or b"{}")
+            payload = {"count": self._bench_recent(spec["stream"], spec["from"], spec["to"])}
         elif method == "GET" and path == "/bench/stats":
             with self._lock:
                 stats = {"requests": self.stats.requests, "rate_limited": self.stats.rate_limited,
@@ -153,6 +179,39 @@ class BenchFake(fk.FakeKustomer):
         else:
             return fk.Reply(404, {"Content-Type": fk.JSON_TYPE}, b'{"errors":[{"status":404}]}')
         return fk.Reply(200, {"Content-Type": fk.JSON_TYPE}, json.dumps(payload).encode())
+
+    def _bench_times(self, start: str | None, end: str | None, ids: list[str] | None) -> dict:
+        """How many conversation time records there are ("all"), created from `start` to `end` inclusive
+        ("between", when given), and of the conversations `ids` ("of", when given): what a sync of
+        conversation_times should read."""
+        with self.dataset.lock:
+            every = self.dataset.all_conversation_times()
+            payload = {"all": len(every)}
+            if start or end:
+                low, high = fk.parse_stamp(start or "1970-01-01"), fk.parse_stamp(end or "9999-12-31")
+                payload["between"] = sum(low <= fk.parse_stamp(t["attributes"]["createdAt"]) <= high for t in every)
+            if ids is not None:
+                wanted = set(ids)
+                payload["of"] = sum(t["relationships"]["conversation"]["data"]["id"] in wanted for t in every)
+        return payload
+
+    def _bench_recent(self, stream: str, start: str, end: str) -> int:
+        """Every record of `stream` created (and last updated) at one instant, spread evenly from `start` to `end`
+        in the list's order: what `recent()` of integration_tests/test_conversation_times.py does to some
+        conversations (createdAt set, then a touch at the same time), for all of them in one change of the data.
+        Each record gets a new attributes dict, as the fake's own changes do; the version moves once, so search's
+        indexes and the conversations' time records are made again from the new createdAt."""
+        first, last = fk.parse_stamp(start) // 1000, fk.parse_stamp(end) // 1000  # epoch ms
+        with self.dataset.lock:
+            records = self.dataset.all(stream)
+            step = (last - first) / max(1, len(records) - 1)
+            for n, record in enumerate(records):
+                at = fk.iso(round(first + n * step))
+                attrs = record["attributes"]
+                record["attributes"] = attrs | {"createdAt": at, "updatedAt": at, "modifiedAt": at} | (
+                    {"rev": attrs["rev"] + 1} if "rev" in attrs else {})
+            self.dataset.version += 1
+        return len(records)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -178,6 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     faults = fk.Faults(rate_limit=args.rate_limit, rate_window=args.rate_window,
                        search_rate_limit=args.search_rate_limit, latency=args.latency)
     dataset = fk.Dataset(json.loads(args.sizes), seed=args.seed)
+    dataset.resources.settle()  # the lists the fake makes on first use: now, not inside the first measured sync
     fake = BenchFake(dataset, host=args.host, port=args.port, faults=faults).start()
     print(f"READY {fake.url} {json.dumps(record_counts(dataset))}", flush=True)
     fake.serve_until_interrupted()

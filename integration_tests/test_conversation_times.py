@@ -145,3 +145,18 @@ def test_a_first_sync_killed_while_asking_by_conversation_resumes_from_the_list_
         assert got == set(times(server))
         again = {r["id"] for r in first.records("conversation_times")} & {r["id"] for r in rest.records("conversation_times")}
         assert len(again) <= 5_000 + 200  # at most what came after the last state, and a list page of conversations
+
+
+def test_num_workers_caps_the_stream_s_requests_in_flight_across_the_windows_read_at_once():
+    """By conversation, several windows are read at once (the CDK's workers); `num_workers` is the stream's cap."""
+    faults = Faults(refuse_contexts=frozenset({"conversation_time"}), rate_limit=10**6, latency=0.05)
+    with FakeKustomer(Dataset(SIZES), faults=faults) as server:
+        recent(server)
+        start = datetime.now(timezone.utc) - timedelta(days=100)
+        config, catalog = setup(server, start_date=start.strftime("%Y-%m-%d"), num_workers=2)
+        server.stats.most_in_flight = 0
+        read(config, catalog)
+        assert len(asked_by_conversation(server)) > 100
+        workers = load_manifest()["concurrency_level"]["default_concurrency"]
+        # At most 2 asking for times, and each other window read at once on one search request.
+        assert server.stats.most_in_flight <= 2 + workers - 1, server.stats.most_in_flight

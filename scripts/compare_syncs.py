@@ -7,8 +7,9 @@
 Each build reads every stream of a fake org of the default size (a first incremental sync), then, after the same
 changes to both orgs (updates, a creation, hard deletes), a second sync from its own state. The records of each sync
 (per stream, as multisets, `emitted_at` left out) and the last state of every stream must be the same; times in a
-state that fall within the build's own run (the sync's end, when a list position was taken) read `<run>`. The
-look-back of later searches is 0 for both (an older build has none). Exit status 1 on any difference."""
+state that fall within the build's own run (the sync's end, when a list position was taken) read `<run>`, as does the
+CDK's `lookback_window` of a substream's state (the seconds its read took). The look-back of later searches is 0 for
+both (an older build has none). Exit status 1 on any difference."""
 
 import argparse
 import json
@@ -61,8 +62,8 @@ def records(run: cli.Run) -> dict:
 def states(run: cli.Run, started: datetime) -> dict:
     """stream -> its last state, with times from `started` on (this run's own) as `<run>`."""
     def plain(node):
-        if isinstance(node, dict):
-            return {key: plain(value) for key, value in node.items()}
+        if isinstance(node, dict):  # the CDK's `lookback_window` of a substream is how many seconds its read took
+            return {key: "<run>" if key == "lookback_window" else plain(value) for key, value in node.items()}
         if isinstance(node, list):
             return [plain(value) for value in node]
         if isinstance(node, str) and len(node) >= 19 and node[4:5] == "-" and node[10:11] == "T":

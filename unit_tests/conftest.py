@@ -1,6 +1,7 @@
 """Helpers to run the manifest in-process against requests-mock."""
 
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -15,6 +16,14 @@ import source_kustomer.source
 from source_kustomer import SourceKustomer
 
 API = "https://acme.api.kustomerapp.com/v1"
+TOKEN = f"{API}/auth/tokens/current"  # answers for any valid key, whatever its roles
+UNAUTHORIZED = {"errors": [{"status": 401, "code": "unauthorized", "title": "Unauthorized"}]}
+
+
+def warnings_of(output) -> list:
+    return [m.log.message for m in output.logs if m.log.level.value == "WARN"]
+
+
 # Each incremental search starts this long before its state (the spec's `lookback_window_minutes` default).
 LOOKBACK = timedelta(minutes=source_kustomer.source.load_manifest()["definitions"]["tuning"]["lookback_minutes_default"])
 CONFIG = {"organization": "acme", "api_key": "unit-test-secret-key"}
@@ -66,6 +75,15 @@ def tune(monkeypatch, **values) -> None:
         assert found == 1, name
     manifest = yaml.safe_load(text)
     monkeypatch.setattr(source_kustomer.source, "load_manifest", lambda: manifest)
+
+
+@pytest.fixture
+def no_waiting(monkeypatch):
+    """Backoff and rate-limit waits are real seconds; here they take none, are recorded, and move the clock on."""
+    waits, real_time = [], time.time
+    monkeypatch.setattr(time, "sleep", waits.append)
+    monkeypatch.setattr(time, "time", lambda: real_time() + sum(waits))
+    return waits
 
 
 @pytest.fixture

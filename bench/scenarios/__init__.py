@@ -7,7 +7,7 @@ tables to report["tables"] (and what the targets need to `report`). SCENARIOS li
 
 from __future__ import annotations
 
-from bench.scenarios import firstsync, headers, idle, ratelimit, scaling, throughput, tricks
+from bench.scenarios import firstsync, headers, idle, ratelimit, remaining, scaling, throughput, times, tricks
 
 SCENARIOS = {
     "throughput": throughput.run,
@@ -17,5 +17,7 @@ SCENARIOS = {
     "idle": idle.run,
     "tricks": tricks.run,
     "firstsync": firstsync.run,
+    "remaining": remaining.run,
+    "times": times.run,
 }
-DEFAULT = "throughput,ratelimit,scaling,headers,idle"  # tricks and firstsync only when asked for
+DEFAULT = "throughput,ratelimit,scaling,headers,idle"  # tricks, firstsync, remaining and times only when asked for

@@ -16,26 +16,19 @@
 --   * Time zone: days are cut in the session's time zone (the loader sets UTC); SET TimeZone to the org's.
 --   * Calendar days, business hours do not apply. At most 10,000 days (the calendar below); add a WHERE on
 --     report_date to keep the recent ones.
---   * Deleted rows: soft-deleted and hard-deleted (markers, `deletions`) conversations are left out of every day,
---     also the days before they were deleted.
+--   * Deleted rows: soft-deleted and hard-deleted (markers, `deletions`) conversations are left out of every day
+--     (views/live_conversations.sql), also the days before they were deleted.
 -- Dialect notes (written for DuckDB): `first_day + n` (a date plus days) is BigQuery DATE_ADD(first_day, INTERVAL
 --   n DAY) and works in Snowflake and Postgres; the digits table `(VALUES (0), ..., (9)) AS d(n)` is BigQuery
 --   `UNNEST([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]) AS n`; CAST(ts AS DATE) is BigQuery DATE(ts, 'UTC'); the JSON field
 --   access of first_response_time.sql; Postgres: quote camelCase column names if the destination kept them.
-WITH live AS (
-    SELECT c.*
-    FROM conversations AS c
-    WHERE c._ab_cdc_deleted_at IS NULL
-      AND COALESCE(c.deleted, FALSE) = FALSE
-      AND NOT EXISTS (SELECT 1 FROM deletions AS d WHERE d.id = c.id)
-),
-spans AS (
+WITH spans AS (
     SELECT
         CAST(c.createdAt AS DATE) AS opened_on,
         CASE WHEN c.status = 'done' THEN CAST(COALESCE(
             CAST(json_extract_string(c.lastDone, '$.createdAt') AS TIMESTAMP WITH TIME ZONE), c.endedAt, c.updatedAt
         ) AS DATE) END AS done_on
-    FROM live AS c
+    FROM live_conversations AS c
     WHERE c.createdAt IS NOT NULL
 ),
 clamped AS (  -- a done day before the creation day (clock skew) counts as the creation day

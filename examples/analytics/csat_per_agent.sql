@@ -14,25 +14,19 @@
 --   * The agent is the conversation's assignee when it was last synced: a conversation reassigned after the survey
 --     moves its rating. Where the org's surveys record who they were sent for (`sentBy`), use that column instead.
 --   * Scale: a 5-point rating; for a 2-point (thumbs) survey use `score` (1 satisfied) instead of rating >= 4.
---   * Deleted rows: surveys of soft- or hard-deleted conversations (markers, `deletions`) are left out.
+--   * Deleted rows: surveys of soft- or hard-deleted conversations (markers, `deletions`) are left out
+--     (views/live_conversations.sql).
 --   * No time window: add `WHERE r.sentAt >= ...` for a period (cut in the session's time zone).
 -- Dialect notes (written for DuckDB): the JSON array to rows of first_response_time.sql; Postgres: quote camelCase
 --   column names if the destination kept them.
-WITH live AS (
-    SELECT c.*
-    FROM conversations AS c
-    WHERE c._ab_cdc_deleted_at IS NULL
-      AND COALESCE(c.deleted, FALSE) = FALSE
-      AND NOT EXISTS (SELECT 1 FROM deletions AS d WHERE d.id = c.id)
-),
-surveys AS (
+WITH surveys AS (
     SELECT r.conversationId AS conversation_id, r.rating
     FROM satisfaction_responses AS r
-    JOIN live AS c ON c.id = r.conversationId
+    JOIN live_conversations AS c ON c.id = r.conversationId
 ),
 conversation_agents AS (
     SELECT c.id AS conversation_id, x.agent_id
-    FROM live AS c, unnest(CAST(c.assignedUsers AS VARCHAR[])) AS x(agent_id)
+    FROM live_conversations AS c, unnest(CAST(c.assignedUsers AS VARCHAR[])) AS x(agent_id)
 )
 SELECT
     ca.agent_id,

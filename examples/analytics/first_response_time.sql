@@ -17,8 +17,8 @@
 --   * Conversations never answered have no firstResponse and are not counted here (they are in backlog.sql).
 --     Reopened conversations keep their first response: firstResponseSinceLastDone has the latest one.
 --   * Deleted rows: soft-deleted (`deleted`), hard-deleted (`_ab_cdc_deleted_at` markers a destination kept, or
---     rows listed in `deletions`) conversations are left out. Spam is counted: add `AND COALESCE(c.spam, FALSE) =
---     FALSE` to `live` to leave it out.
+--     rows listed in `deletions`) conversations are left out by the view live_conversations
+--     (views/live_conversations.sql, which run.py creates first). Spam is counted: that view says how not to.
 --   * Use firstResponse.createdByTeams instead of assignedTeams to credit the responder's teams.
 -- Dialect notes (written for DuckDB):
 --   * JSON field: json_extract_string(col, '$.a') is BigQuery JSON_VALUE(col, '$.a'), Snowflake col:a::string,
@@ -30,25 +30,19 @@
 --     TIMESTAMP_TRUNC(ts, MONTH); percentile_cont(0.5) WITHIN GROUP (ORDER BY x) is BigQuery
 --     APPROX_QUANTILES(x, 2)[OFFSET(1)].
 --   * Postgres: a destination that kept camelCase column names needs them quoted ("firstResponse").
-WITH live AS (
-    SELECT c.*
-    FROM conversations AS c
-    WHERE c._ab_cdc_deleted_at IS NULL
-      AND COALESCE(c.deleted, FALSE) = FALSE
-      AND NOT EXISTS (SELECT 1 FROM deletions AS d WHERE d.id = c.id)
-),
-responses AS (
+WITH responses AS (
     SELECT
         c.id AS conversation_id,
         CAST(json_extract_string(c.firstResponse, '$.createdAt') AS TIMESTAMP WITH TIME ZONE) AS responded_at,
         CAST(json_extract_string(c.firstResponse, '$.responseTime') AS DOUBLE) AS response_ms,
         CAST(json_extract_string(c.firstResponse, '$.businessTime') AS DOUBLE) AS business_ms
-    FROM live AS c
+    FROM live_conversations AS c
     WHERE json_extract_string(c.firstResponse, '$.responseTime') IS NOT NULL
 ),
 response_teams AS (
     SELECT c.id AS conversation_id, x.team_id
-    FROM live AS c, unnest(CAST(json_extract(c.firstResponse, '$.assignedTeams') AS VARCHAR[])) AS x(team_id)
+    FROM live_conversations AS c,
+         unnest(CAST(json_extract(c.firstResponse, '$.assignedTeams') AS VARCHAR[])) AS x(team_id)
 )
 SELECT
     CAST(date_trunc('month', r.responded_at) AS DATE) AS month,

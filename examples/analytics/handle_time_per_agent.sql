@@ -12,22 +12,15 @@
 --   * Time zone: months are cut in the session's time zone (the loader sets UTC); see first_response_time.sql.
 --   * Calendar time: handle time is what the timer counted, in or out of business hours.
 --   * Deleted rows: times of conversations soft- or hard-deleted (markers, `deletions`) are left out by the join to
---     the live conversations; conversation_times itself gets no deletion markers.
+--     live_conversations (views/live_conversations.sql); conversation_times itself gets no deletion markers.
 --   * Only agents with a timer record appear; time not tracked by Kustomer's timer is not here.
 -- Dialect notes (written for DuckDB): date_trunc('month', ts) is BigQuery TIMESTAMP_TRUNC(ts, MONTH); Postgres:
 --   quote camelCase column names if the destination kept them.
-WITH live AS (
-    SELECT c.id
-    FROM conversations AS c
-    WHERE c._ab_cdc_deleted_at IS NULL
-      AND COALESCE(c.deleted, FALSE) = FALSE
-      AND NOT EXISTS (SELECT 1 FROM deletions AS d WHERE d.id = c.id)
-),
-sessions AS (
+WITH sessions AS (
     SELECT ct.createdById AS agent_id, ct.conversationId AS conversation_id, ct.handleTime AS handle_seconds,
            CAST(date_trunc('month', COALESCE(ct.handleAt, ct.createdAt)) AS DATE) AS month
     FROM conversation_times AS ct
-    JOIN live AS c ON c.id = ct.conversationId
+    JOIN live_conversations AS c ON c.id = ct.conversationId
     WHERE ct.handleTime IS NOT NULL
 )
 SELECT

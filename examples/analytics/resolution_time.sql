@@ -15,28 +15,22 @@
 --   * First resolution: a conversation reopened and done again keeps its firstDone; use lastDone for the final
 --     resolution (its `time` is also from creation). Conversations not done yet are not counted (see backlog.sql).
 --   * Deleted rows: soft-deleted, hard-deleted (markers a destination kept, rows in `deletions`) conversations are
---     left out.
+--     left out (views/live_conversations.sql).
 -- Dialect notes (written for DuckDB): as first_response_time.sql (JSON field and array access, TIMESTAMP WITH
 --   TIME ZONE, date_trunc, percentile_cont); Postgres: quote camelCase column names if the destination kept them.
-WITH live AS (
-    SELECT c.*
-    FROM conversations AS c
-    WHERE c._ab_cdc_deleted_at IS NULL
-      AND COALESCE(c.deleted, FALSE) = FALSE
-      AND NOT EXISTS (SELECT 1 FROM deletions AS d WHERE d.id = c.id)
-),
-resolved AS (
+WITH resolved AS (
     SELECT
         c.id AS conversation_id,
         CAST(json_extract_string(c.firstDone, '$.createdAt') AS TIMESTAMP WITH TIME ZONE) AS done_at,
         CAST(json_extract_string(c.firstDone, '$.time') AS DOUBLE) AS resolution_ms,
         CAST(json_extract_string(c.firstDone, '$.businessTime') AS DOUBLE) AS business_ms
-    FROM live AS c
+    FROM live_conversations AS c
     WHERE json_extract_string(c.firstDone, '$.time') IS NOT NULL
 ),
 resolved_teams AS (
     SELECT c.id AS conversation_id, x.team_id
-    FROM live AS c, unnest(CAST(json_extract(c.firstDone, '$.assignedTeams') AS VARCHAR[])) AS x(team_id)
+    FROM live_conversations AS c,
+         unnest(CAST(json_extract(c.firstDone, '$.assignedTeams') AS VARCHAR[])) AS x(team_id)
 )
 SELECT
     CAST(date_trunc('month', r.done_at) AS DATE) AS month,

@@ -26,6 +26,7 @@ from examples.analytics import load_duckdb
 
 HERE = Path(__file__).resolve().parent
 QUERIES = {path.stem: path for path in sorted(HERE.glob("*.sql"))}
+VIEWS = sorted((HERE / "views").glob("*.sql"))  # what several queries share (live_conversations), created first
 
 
 def sql(name: str) -> str:
@@ -51,7 +52,10 @@ def missing_tables(con: Any, name: str) -> list[str]:
 
 
 def run(con: Any, name: str) -> tuple[list[str], list[tuple]]:
-    """(column names, rows) of one query."""
+    """(column names, rows) of one query, the views it reads created first."""
+    for view in VIEWS:
+        if view.stem in sql(name):
+            con.execute(view.read_text())
     cursor = con.execute(sql(name))
     return [d[0] for d in cursor.description], cursor.fetchall()
 

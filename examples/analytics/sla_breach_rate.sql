@@ -12,23 +12,17 @@
 --     conversations breach or are answered; compare closed months.
 --   * Business hours: breaches are decided by Kustomer on the policy's business schedule.
 --   * Time zone: months are cut in the session's time zone (the loader sets UTC); see first_response_time.sql.
---   * Deleted rows: soft-deleted and hard-deleted (markers, `deletions`) conversations are left out.
+--   * Deleted rows: soft-deleted and hard-deleted (markers, `deletions`) conversations are left out
+--     (views/live_conversations.sql).
 -- Dialect notes (written for DuckDB): the JSON field access of first_response_time.sql; `breached` compared as the
 --   text 'true' works in all four (Snowflake: c.sla:breached::string); Postgres: quote camelCase names if kept.
-WITH live AS (
-    SELECT c.*
-    FROM conversations AS c
-    WHERE c._ab_cdc_deleted_at IS NULL
-      AND COALESCE(c.deleted, FALSE) = FALSE
-      AND NOT EXISTS (SELECT 1 FROM deletions AS d WHERE d.id = c.id)
-),
-matched AS (
+WITH matched AS (
     SELECT
         c.id AS conversation_id,
         c.slaId AS sla_id,
         CAST(json_extract_string(c.sla, '$.matchedAt') AS TIMESTAMP WITH TIME ZONE) AS matched_at,
         CASE WHEN json_extract_string(c.sla, '$.breached') = 'true' THEN 1 ELSE 0 END AS breached
-    FROM live AS c
+    FROM live_conversations AS c
     WHERE json_extract_string(c.sla, '$.matchedAt') IS NOT NULL
 )
 SELECT

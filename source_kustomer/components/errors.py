@@ -8,8 +8,10 @@ from typing import Any, List, Mapping, Optional
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.declarative.requesters.error_handlers import DefaultErrorHandler
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorResolution, ResponseAction
+from airbyte_cdk.sources.streams.http.error_handlers.response_models import SUCCESS_RESOLUTION
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from source_kustomer.components.records import page_body
 from source_kustomer.components.sync import Sync
 
 
@@ -50,7 +52,9 @@ class KustomerErrorHandler(DefaultErrorHandler):
       key itself (`key_check`: GET /v1/auth/tokens/current, asked once per sync, answers 200 for any valid key
       whatever its roles); if Kustomer cannot say, the stream fails as a transient error, to be retried.
     - The first skipped answer of each status is logged as a warning (the CDK logs them as info), unless `quiet`,
-      and kept in `ignored`: a stream refused (`refusals`) does not move its state past what it could not read."""
+      and kept in `ignored`: a stream refused (`refusals`) does not move its state past what it could not read.
+    - A 2xx whose body is a JSON object is a success without the filters: none can match it (they match error
+      statuses, a body that is not JSON, an error's message), and each would parse the body again with json."""
 
     bad_key: Optional[Any] = None  # an HttpResponseFilter: the message of a rejected key
     key_check: Optional[Any] = None  # an HttpRequester of GET /v1/auth/tokens/current
@@ -63,6 +67,8 @@ class KustomerErrorHandler(DefaultErrorHandler):
         self._lock = threading.Lock()
 
     def interpret_response(self, response_or_exception: Any) -> ErrorResolution:
+        if 200 <= getattr(response_or_exception, "status_code", 0) < 300 and page_body(response_or_exception):
+            return SUCCESS_RESOLUTION
         resolution = self.in_kustomer_words(super().interpret_response(response_or_exception), response_or_exception)
         status = getattr(response_or_exception, "status_code", None)
         if resolution.response_action != ResponseAction.IGNORE or status is None:

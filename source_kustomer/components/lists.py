@@ -45,7 +45,6 @@ class ListWindowRetriever(WindowRetriever):
     limits: Mapping[str, Any] = field(default_factory=dict)  # the manifest's `search_limits`
     search_within: Optional[str] = None  # these four: the manifest's `tuning`
     shifts: Optional[Retriever] = None
-    most_in_flight: Optional[int] = None  # list pages in flight at most, unless `num_workers` says otherwise
     verify_pages: Optional[int] = None  # pages between two looks at the audit log for deletes that shift pages
     index_lag_seconds: Optional[float] = None
 
@@ -233,8 +232,9 @@ class ListReader:
                 future.cancel()  # those already sent are answered and dropped
 
     def _request(self, page: int) -> Any:
-        return self.retriever.requester.send_request(stream_state={}, stream_slice=self.slice,
-                                                     request_params={"page": page, "pageSize": self.size})
+        with self.owner.in_flight:
+            return self.retriever.requester.send_request(stream_state={}, stream_slice=self.slice,
+                                                         request_params={"page": page, "pageSize": self.size})
 
     def _ahead(self, done: int) -> int:
         # Until the end is known, the look-ahead grows with the pages read: a request past the end costs 2% at most.

@@ -44,7 +44,6 @@ class ConversationTimesRetriever(WindowRetriever):
     changed: Optional[Retriever] = None  # conversations searched by `conversation_updated_at`
     listed: Optional[Retriever] = None  # a first sync's: the conversations' list (page numbers)
     listed_shifts: Optional[Retriever] = None  # and the audit log's deletes of conversations, which shift its pages
-    most_in_flight: Optional[int] = None
     verify_pages: Optional[int] = None
     index_lag_seconds: Optional[float] = None
 
@@ -144,9 +143,8 @@ class ConversationTimesRetriever(WindowRetriever):
 
     def _times_of(self, schema: Mapping[str, Any], conversation: Mapping[str, Any]) -> list:
         partition = StreamSlice(partition={"conversation_id": conversation["id"]}, cursor_slice={})
-        rows = []
-        for row in self.per_conversation.read_records(schema, partition):
-            data = getattr(row, "data", row)
-            data.setdefault("conversationUpdatedAt", conversation.get("updatedAt"))
-            rows.append(row)
+        with self.in_flight:
+            rows = list(self.per_conversation.read_records(schema, partition))
+        for row in rows:
+            getattr(row, "data", row).setdefault("conversationUpdatedAt", conversation.get("updatedAt"))
         return rows

@@ -2,6 +2,7 @@
 the stream's state to its end, windows without records included, so an idle sync does not read history again."""
 
 import copy
+import threading
 from dataclasses import InitVar, dataclass
 from datetime import timedelta
 from typing import Any, Iterable, Iterator, Mapping, Optional
@@ -46,6 +47,7 @@ class WindowRetriever(Retriever):
     checkpoint_seconds: Optional[float] = None
     cursor: Optional[Any] = None  # the stream's cursor, passed by the CDK's factory to the stream's retriever
     partition_router: Optional[Any] = None  # the retriever's `partition_router`, passed by the CDK's factory
+    most_in_flight: Optional[int] = None  # requests in flight per stream at most, unless `num_workers` says otherwise
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         self.name = parameters.get("name", "")
@@ -55,6 +57,8 @@ class WindowRetriever(Retriever):
         self.parent_copy = self.key != self.name
         self.sync, self.plan = Sync.of(self.config), SyncPlan.of(self.config).stream(self.key)
         self.rhythm = CheckpointRhythm(int(self.checkpoint_records), float(self.checkpoint_seconds))
+        # The CDK reads several windows of a stream at once through this one retriever: the cap is the stream's.
+        self.in_flight = threading.BoundedSemaphore(int(self.config.get("num_workers") or self.most_in_flight or 1))
 
     def read_records(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice] = None) -> Iterable[Any]:
         retriever = self.retriever_for(stream_slice)

@@ -1,7 +1,6 @@
 """Faults and errors while reading: retried with backoff, skipped, or failed with a message that says why."""
 
 import re
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -12,16 +11,10 @@ from airbyte_cdk.test.entrypoint_wrapper import read
 from airbyte_cdk.test.state_builder import StateBuilder
 
 from source_kustomer import SourceKustomer
-from unit_tests.conftest import API, CONFIG, calls, page, read_stream, resource
+from unit_tests.conftest import API, CONFIG, TOKEN, UNAUTHORIZED, calls, page, read_stream, resource, warnings_of
 
 
-@pytest.fixture(autouse=True)
-def no_waiting(monkeypatch):
-    """Backoff and rate-limit waits are real seconds; here they take none, are recorded, and move the clock on."""
-    waits, real_time = [], time.time
-    monkeypatch.setattr(time, "sleep", waits.append)
-    monkeypatch.setattr(time, "time", lambda: real_time() + sum(waits))
-    return waits
+pytestmark = pytest.mark.usefixtures("no_waiting")  # unit_tests/conftest.py
 
 
 @pytest.mark.parametrize(
@@ -41,6 +34,16 @@ def test_a_fault_is_retried_and_nothing_is_lost_or_doubled(api, fault, no_waitin
     assert [m.record.data["id"] for m in output.records] == [f"{1:024x}", f"{2:024x}"]
     assert len(calls(api)) == 3 and not output.errors
     assert len([w for w in no_waiting if w]) == 2 and no_waiting[0] <= 2  # exponential backoff, short at first
+
+
+def test_a_page_is_not_parsed_again_by_the_error_filters(api, monkeypatch):
+    """A 2xx JSON object matches no filter; the filters would each parse it again with json (slower than orjson)."""
+    parsed = []
+    monkeypatch.setattr(requests.Response, "json", lambda self, **kw: parsed.append(self.url) or {})
+    api.get(f"{API}/tags", json=page([resource("tag", n) for n in range(1, 51)]))
+    output = read_stream("tags")
+    assert len(output.records) == 50 and not output.errors
+    assert not [url for url in parsed if "/tags" in url], parsed
 
 
 def test_a_fault_that_persists_fails_the_stream_with_what_happened_after_bounded_retries(api, no_waiting):
@@ -106,14 +109,6 @@ def test_the_key_never_appears_in_any_message_even_when_kustomer_echoes_it(api, 
     assert CONFIG["api_key"] not in printed.out + printed.err
 
 
-TOKEN = f"{API}/auth/tokens/current"
-UNAUTHORIZED = {"errors": [{"status": 401, "code": "unauthorized", "title": "Unauthorized"}]}
-
-
-def warnings_of(output):
-    return [m.log.message for m in output.logs if m.log.level.name == "WARN"]
-
-
 def test_a_401_for_a_key_that_works_is_a_missing_role_the_stream_is_skipped(api):
     api.get(f"{API}/notes", status_code=401, json=UNAUTHORIZED)
     token = api.get(TOKEN, json={"data": {"type": "auth_token", "id": "t1"}})
@@ -153,25 +148,3 @@ def test_an_audit_log_that_keeps_failing_only_turns_deletion_markers_off(api, no
     assert output.most_recent_state.stream_state.updatedAt > since
     [warning] = [w for w in warnings_of(output) if w.startswith("Deletion markers of customers")]
     assert "503" in warning and "`deletions` stream" in warning
-
-
-def test_metadata_that_keeps_failing_leaves_the_columns_untyped_and_the_stream_reads(api, no_waiting):
-    api.get(f"{API}/metadata/customer", status_code=503, json={"errors": [{"status": 503, "title": "Service Unavailable"}]})
-    api.get(f"{API}/customers", json=page([resource("customer", 1, custom={"tierStr": "gold"})]))
-    output = read_stream("customers")
-    assert not output.errors and len(output.records) == 1
-    record = output.records[0].record.data
-    assert record["custom"] == {"tierStr": "gold"} and "custom_tierStr" not in record
-    assert any("custom attributes are not typed" in w for w in warnings_of(output))
-
-
-@pytest.mark.parametrize("answer", [{"status_code": 503, "json": {"errors": [{"status": 503, "title": "Unavailable"}]}},
-                                    {"status_code": 404, "json": {"errors": [{"status": 404, "code": "notfound", "title": "Not Found"}]}},
-                                    {"status_code": 401, "json": UNAUTHORIZED}], ids=["503", "404", "401"])
-def test_klasses_that_cannot_be_listed_leave_out_the_klass_streams_and_the_others_sync(api, no_waiting, answer):
-    api.get(f"{API}/klasses", **answer)
-    api.get(TOKEN, json={"data": {"type": "auth_token", "id": "t1"}})
-    api.get(f"{API}/tags", json=page([resource("tag", 1)]))
-    output = read_stream("tags")
-    assert not output.errors and len(output.records) == 1
-    assert any("kobjects_<klass>) are left out" in w for w in warnings_of(output))

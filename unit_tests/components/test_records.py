@@ -1,7 +1,7 @@
 """Record shape: id/type, attributes at top level, relationships kept, `<relationship>Id` foreign keys."""
 
 from source_kustomer.components.records import flatten
-from unit_tests.conftest import API, CONFIG, page, read_stream, resource
+from unit_tests.conftest import API, page, read_stream, resource
 
 
 def test_flatten_moves_attributes_up_and_adds_foreign_keys():

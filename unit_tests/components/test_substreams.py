@@ -14,17 +14,12 @@ from integration_tests.conformance import violations
 from source_kustomer import SourceKustomer
 from source_kustomer.components.timestamps import kustomer_timestamp, to_utc
 from source_kustomer.source import load_manifest
-from unit_tests.conftest import API, CONFIG, LOOKBACK, page, read_stream, resource, tune
+from unit_tests.conftest import API, CONFIG, LOOKBACK, TOKEN, page, read_stream, resource, tune, warnings_of
 from unit_tests.test_replay import body, resources, serve
 
 STREAMS = {"conversation_events": "publishedAt", "conversation_forwards": "updatedAt", "business_schedules": "updatedAt"}
 CONVERSATIONS = body("conversations_list.doc.json")
 [CONVERSATION] = resources(CONVERSATIONS)  # 58228e05d4e96711004eccb7, whose events Kustomer's example lists
-TOKEN = f"{API}/auth/tokens/current"
-
-
-def warnings_of(output) -> list[str]:
-    return [m.log.message for m in output.logs if m.log.level.name == "WARN"]
 
 
 def events_of(number: int, *published: str) -> list[dict]:

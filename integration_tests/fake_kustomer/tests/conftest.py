@@ -47,3 +47,26 @@ def faulty():
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture()
+def command_line_faults(monkeypatch):
+    """The Faults each `main([...])` of the fake's command line would serve with, in order (nothing served)."""
+    from integration_tests.fake_kustomer import command_line
+
+    made = []
+
+    class Stub:  # FakeKustomer without serving forever
+        url = "http://127.0.0.1:1"
+
+        def __init__(self, dataset, host, port, faults):
+            made.append(faults)
+
+        def start(self):
+            return self
+
+        def serve_until_interrupted(self):
+            pass
+
+    monkeypatch.setattr(command_line, "FakeKustomer", Stub)
+    return made

@@ -114,30 +114,15 @@ def test_the_roles_a_403_names_and_what_an_include_refusal_leaves_alone(org):
         org.faults = Faults()
 
 
-def test_the_new_names_are_known_to_faults_and_the_command_line(monkeypatch):
+def test_the_new_names_are_known_to_faults_and_the_command_line(command_line_faults):
     assert {"routing/work-sessions", "routing/work-items", "routing/statuses", "slas", "kb/articles", "kb/categories",
             "snoozes", "attachments", "holidays"} <= set(LIST_NAMES)
     assert Faults(forbidden="routing-statuses").forbidden == frozenset({"routing/statuses"})
     assert Faults(missing={"routing-work-sessions", "kb-articles"}).missing == {"routing/work-sessions", "kb/articles"}
     with pytest.raises(ValueError, match="routing-status"):
         Faults(forbidden={"routing-status"})
-    made = []
-
-    class Stub:
-        url = "http://127.0.0.1:1"
-
-        def __init__(self, dataset, host, port, faults):
-            made.append(faults)
-
-        def start(self):
-            return self
-
-        def serve_until_interrupted(self):
-            pass
-
-    from integration_tests.fake_kustomer import command_line
-    monkeypatch.setattr(command_line, "FakeKustomer", Stub)
     main(["--forbidden", "routing-statuses,slas", "--missing", "kb/articles", "--scale", "0.01"])
+    made = command_line_faults
     assert made[-1].forbidden == {"routing/statuses", "slas"} and made[-1].missing == {"kb/articles"}
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from integration_tests.fake_kustomer import Dataset, FakeKustomer, Faults, command_line, main
+from integration_tests.fake_kustomer import Dataset, FakeKustomer, Faults, main
 from integration_tests.fake_kustomer.tests.common import MINUTE, SMALL, call
 
 
@@ -76,22 +76,8 @@ def test_the_new_settings_are_checked():
             Faults(**bad)
 
 
-def test_the_command_line_takes_the_new_options(monkeypatch, capsys):
-    made = []
-
-    class Stub:  # FakeKustomer without serving forever
-        url = "http://127.0.0.1:1"
-
-        def __init__(self, dataset, host, port, faults):
-            made.append(faults)
-
-        def start(self):
-            return self
-
-        def serve_until_interrupted(self):
-            pass
-
-    monkeypatch.setattr(command_line, "FakeKustomer", Stub)
+def test_the_command_line_takes_the_new_options(command_line_faults, capsys):
+    made = command_line_faults
     main(["--search-window", "10000", "--search-window-answer", "400", "--timed-out-rate", "0.1", "--index-lag", "30",
           "--remaining", "constant", "--refuse-contexts", "conversation_time,note", "--refuse-context-status", "403",
           "--scale", "0.01"])
