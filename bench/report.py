@@ -144,23 +144,18 @@ def section_facts(report: dict, connector, first_code: int, started: float, load
              f"- command: `{report.get('command', '?')}`",
              *[f"- {fact}" for fact in report.get("facts", [])],
              f"- connector version {connector_version(connector)}; checkout at {tree_state()}"]
-    if len({code.split()[0] for _, code in codes}) <= 1:
-        lines.append(f"- connector code (hash of its package files, git state): "
-                     f"{codes[0][1] if codes else connector.fingerprint()}")
-    else:
-        lines += ["- **the connector's code changed during these runs** (others work in the same tree): compare only "
-                  "rows with the same code:", *[f"  - {run}: {code}" for run, code in codes]]
+    lines += code_lines(codes or [("", connector.fingerprint())], "these runs")
     lines.append(f"- load average (1 min) at the start {load:.1f}, at the end {os.getloadavg()[0]:.1f}: other work "
                  "shares this machine")
     return "\n".join(lines)
 
 
-def code_lines(report: dict) -> list[str]:
-    codes = report.get("codes") or []
+def code_lines(codes: list[tuple[str, str]], during: str = "this benchmark") -> list[str]:
+    """The connector's code over (run, fingerprint) pairs: one line, or each run's when it changed."""
     distinct = list(dict.fromkeys(code.split()[0] for _, code in codes))
     if len(distinct) <= 1:
         return [f"- connector code (hash of its package files, git state): {codes[0][1] if codes else 'n/a'}"]
-    return ["- **the connector's code changed during this benchmark** (others work in the same tree): compare only "
+    return [f"- **the connector's code changed during {during}** (others work in the same tree): compare only "
             "runs with the same code;", *[f"  - {run}: {code}" for run, code in codes]]
 
 
@@ -172,7 +167,7 @@ def write_results(report: dict, command: str, facts: list[str], started: float, 
              "are not claims about speed anywhere else.", "",
              f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC} (the whole run took "
              f"{(time.perf_counter() - started) / 60:.1f} min)",
-             f"- command: `{command}`", *[f"- {fact}" for fact in facts], *code_lines(report),
+             f"- command: `{command}`", *[f"- {fact}" for fact in facts], *code_lines(report.get("codes") or []),
              f"- load average (1 min) at the start {report['load'][0]:.1f}, at the end {os.getloadavg()[0]:.1f}: "
              "other work shares this machine, so repeat a run before trusting a small difference", "",
              "## Targets", "", targets(report), ""]

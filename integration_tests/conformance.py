@@ -1,6 +1,7 @@
 """Checks one `read`'s output against the configured catalog it ran with.
 
-Each check names the rule it implements as a § of /work/shared/reference/airbyte-protocol-rules.md (§7 lists them).
+Each check names the rule it implements as a § of ../shared/reference/airbyte-protocol-rules.md, beside the
+repository (§7 lists them).
 `violations(...)` returns one line per kind of violation (rule, stream, detail) with a first example and a count;
 `assert_conforms(...)` fails with all of them. `complete=False` is for a read that was killed: only the rules that hold
 for a prefix of the output apply.

@@ -53,10 +53,11 @@ def missing_tables(con: Any, name: str) -> list[str]:
 
 def run(con: Any, name: str) -> tuple[list[str], list[tuple]]:
     """(column names, rows) of one query, the views it reads created first."""
+    query = sql(name)
     for view in VIEWS:
-        if view.stem in sql(name):
+        if view.stem in query:
             con.execute(view.read_text())
-    cursor = con.execute(sql(name))
+    cursor = con.execute(query)
     return [d[0] for d in cursor.description], cursor.fetchall()
 
 
