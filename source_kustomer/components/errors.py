@@ -53,8 +53,8 @@ class KustomerErrorHandler(DefaultErrorHandler):
       whatever its roles); if Kustomer cannot say, the stream fails as a transient error, to be retried.
     - The first skipped answer of each status is logged as a warning (the CDK logs them as info), unless `quiet`,
       and kept in `ignored`: a stream refused (`refusals`) does not move its state past what it could not read.
-    - A 2xx whose body is a JSON object is a success without the filters: none can match it (they match error
-      statuses, a body that is not JSON, an error's message), and each would parse the body again with json."""
+    - A 2xx page (a JSON object with `data`, no `errors`) is a success without the filters: none can match it
+      (they match error statuses, a body that is not JSON, an error's message), and each would parse it again."""
 
     bad_key: Optional[Any] = None  # an HttpResponseFilter: the message of a rejected key
     key_check: Optional[Any] = None  # an HttpRequester of GET /v1/auth/tokens/current
@@ -67,8 +67,10 @@ class KustomerErrorHandler(DefaultErrorHandler):
         self._lock = threading.Lock()
 
     def interpret_response(self, response_or_exception: Any) -> ErrorResolution:
-        if 200 <= getattr(response_or_exception, "status_code", 0) < 300 and page_body(response_or_exception):
-            return SUCCESS_RESOLUTION
+        if 200 <= getattr(response_or_exception, "status_code", 0) < 300:
+            body = page_body(response_or_exception)
+            if "data" in body and "errors" not in body:  # a page; an error in a 200 still meets the filters
+                return SUCCESS_RESOLUTION
         resolution = self.in_kustomer_words(super().interpret_response(response_or_exception), response_or_exception)
         status = getattr(response_or_exception, "status_code", None)
         if resolution.response_action != ResponseAction.IGNORE or status is None:

@@ -46,6 +46,16 @@ def test_a_page_is_not_parsed_again_by_the_error_filters(api, monkeypatch):
     assert not [url for url in parsed if "/tags" in url], parsed
 
 
+def test_kustomer_s_wrong_region_error_fails_the_sync_even_in_a_200(api):
+    """Its HTTP status is not recorded: the filters still see a 200 whose body is an error."""
+    wrong = {"errors": [{"status": 401, "title": "Unauthorized",
+                         "detail": "Auth token associated with pod prod2 but request is being handled by prod1"}]}
+    api.get(f"{API}/tags", status_code=200, json=wrong)
+    output = read_stream("tags")
+    assert not output.records
+    assert any("another region" in e.trace.error.message for e in output.errors), output.errors
+
+
 def test_a_fault_that_persists_fails_the_stream_with_what_happened_after_bounded_retries(api, no_waiting):
     api.get(f"{API}/tags", status_code=503, json={"errors": [{"status": 503, "title": "Service Unavailable"}]})
     api.get(f"{API}/brands", json=page([resource("brand", 1)]))
