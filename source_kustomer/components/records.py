@@ -1,6 +1,8 @@
 """Kustomer's JSON:API resources as flat warehouse rows, and the columns they are kept to."""
 
 import re
+import threading
+import weakref
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Iterable, Mapping, MutableMapping, Optional
@@ -20,20 +22,42 @@ CUSTOM_TYPES = {"Num": "number", "Bool": "boolean", "At": "timestamp_with_timezo
 _SUFFIX = re.compile(r"(?<=[a-z0-9])(" + "|".join(CUSTOM_TYPES) + r")$")
 
 
+# Each page's body, parsed once: the error handler, the list or search reader, the paginator and the extractor all
+# read it, and parsing is most of a page's CPU. Kept while the response lives; read only (flatten copies).
+_PARSED: "weakref.WeakKeyDictionary[Any, Mapping[str, Any]]" = weakref.WeakKeyDictionary()
+_PARSED_LOCK = threading.Lock()
+
+
 def page_body(response: Any) -> Mapping[str, Any]:
     """A page's JSON object, parsed with orjson (the CDK's selector would parse it with the slower json), or {}."""
-    try:
-        body = orjson.loads(response.content) if response is not None else {}
-    except (orjson.JSONDecodeError, TypeError, AttributeError):
+    if response is None:
         return {}
-    return body if isinstance(body, Mapping) else {}
+    try:
+        with _PARSED_LOCK:
+            body = _PARSED.get(response)
+    except TypeError:  # unhashable (requests-cache's responses): parsed each time
+        body, response_kept = None, False
+    else:
+        response_kept = True
+    if body is not None:
+        return body
+    try:
+        parsed = orjson.loads(response.content)
+    except (orjson.JSONDecodeError, TypeError, AttributeError):
+        parsed = None
+    body = parsed if isinstance(parsed, Mapping) else {}
+    if response_kept:
+        with _PARSED_LOCK:
+            _PARSED[response] = body
+    return body
 
 
-def flatten(resource: dict, custom_columns: bool = False) -> dict:
+def flatten(resource: Mapping[str, Any], custom_columns: bool = False) -> dict:
     """JSON:API resource -> one flat row: attributes at top level, `<relationship>Id` keys for to-one links, and
     with `custom_columns` each custom attribute also as its own column `custom_<name>` (typed by the schema)."""
-    row = resource.pop("attributes", None) or {}
-    row.update(resource)  # the resource's own `id`, `type`, `relationships` and `links` win over attributes
+    row = dict(resource.get("attributes") or {})
+    # the resource's own `id`, `type`, `relationships` and `links` win over attributes
+    row.update((key, value) for key, value in resource.items() if key != "attributes")
     for name, relationship in (resource.get("relationships") or {}).items():
         data = relationship.get("data") if isinstance(relationship, dict) else None
         if isinstance(data, dict) and data.get("id") is not None:

@@ -92,3 +92,20 @@ def test_ids_that_read_like_numbers_stay_the_strings_kustomer_sent(api):
     assert rows and {(r["auditLogId"], r["id"], r.get("deletedById")) for r in rows} == {  # served for every window
         ("000000000000000000000e10", "123456789012345678901234", None),
         ("000000000000000000001e10", "123456789012345678901234", "000000000000000000001e99")}
+
+
+def test_a_page_is_parsed_once_however_many_components_read_it(api, monkeypatch):
+    """The error handler, the list reader and the extractor each read a page; parsing is most of a page's CPU."""
+    from types import SimpleNamespace
+
+    import source_kustomer.components.records as records
+
+    parsed, real = [], records.orjson
+    counting = SimpleNamespace(loads=lambda content: parsed.append(content) or real.loads(content),
+                               JSONDecodeError=real.JSONDecodeError)
+    monkeypatch.setattr(records, "orjson", counting)  # the module's parser only, not the test harness's
+    api.get(f"{API}/tags", json=page([resource("tag", n) for n in range(1, 51)]))
+    output = read_stream("tags")
+    assert len(output.records) == 50 and not output.errors
+    pages = [c for c in parsed if '"tag"' in (c.decode() if isinstance(c, bytes) else str(c))]
+    assert len(pages) == 1, len(pages)
